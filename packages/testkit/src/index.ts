@@ -1,0 +1,1 @@
+export { type InstalledPackage, packAndInstall, type PackedPackage, packPackage } from "./pack.ts"

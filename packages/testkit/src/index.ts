@@ -1,1 +1,14 @@
-export { type InstalledPackage, packAndInstall, type PackedPackage, packPackage } from "./pack.ts"
+export {
+  type MakeTestPkiOptions,
+  makeTestPki,
+  type TestCert,
+  type TestCertFiles,
+  type TestCertFingerprints,
+  type TestClientCert,
+  type TestPki,
+  type TestPkiAlgorithm,
+  type TestPkiFiles,
+  type TestServerCert,
+  writeTestPki
+} from "./certs.ts"
+export { type InstalledPackage, type PackedPackage, packAndInstall, packPackage } from "./pack.ts"

@@ -6,9 +6,10 @@
  */
 import { Result } from "effect"
 import { Host, NetAddress } from "effect/net"
+import { fastDomainName, fastIpv6, isStrictIpv4 } from "./internal/fastHost.ts"
 import { legacyIpv4Octets } from "./internal/legacyIpv4.ts"
-import { defaultScheme, isKnownScheme, isSchemeToken, pathSchemes, type Scheme } from "./Scheme.ts"
-import { makeInet, makeUnix, type TransportUrl } from "./TransportUrl.ts"
+import { defaultScheme, isKnownScheme, isSchemeToken, type Scheme } from "./Scheme.ts"
+import { describeHost, type HostKind, makeInet, makeUnix, type TransportUrl } from "./TransportUrl.ts"
 import { TransportUrlError, type TransportUrlErrorReason } from "./TransportUrlError.ts"
 
 export interface ParseOptions {
@@ -35,7 +36,13 @@ export interface ParseOptions {
 /** Linux's `sizeof(sun_path) - 1`. */
 export const defaultMaxUnixPathBytes = 107
 
-type Fail = Result.Result<never, TransportUrlError>
+type Fail = Result.Failure<never, TransportUrlError>
+
+/** Internal steps return their value or a `Fail`, so the common path allocates no intermediate `Result`s. */
+type Outcome<A> = A | Fail
+
+// None of the internal values has a `_tag`, so this is all it takes (cheaper than Result.isResult).
+const isFail = (u: unknown): u is Fail => typeof u === "object" && (u as { _tag?: unknown })._tag === "Failure"
 
 const fail = (
   reason: TransportUrlErrorReason,
@@ -50,7 +57,7 @@ const fail = (
         ? { reason, input, position, message }
         : { reason, input, position, message: `${message}: ${suggestion}`, suggestion }
     )
-  )
+  ) as Fail
 
 /** What the scheme step found: the scheme, and where the address starts. */
 interface SchemePart {
@@ -69,18 +76,23 @@ interface SchemePart {
  * parse("tcp://::1:80")            // Failure: UnbracketedIpv6, suggests tcp://[::1]:80
  */
 export const parse = (input: string, options?: ParseOptions): Result.Result<TransportUrl, TransportUrlError> => {
+  const result = parseUnchecked(input, options)
+  return Result.isSuccess(result) ? result : checkSuggestion(result, (text) => parseUnchecked(text, options))
+}
+
+const parseUnchecked = (input: string, options?: ParseOptions): Result.Result<TransportUrl, TransportUrlError> => {
   if (typeof input !== "string") {
     return fail("NotAString", String(input), 0, `A transport URL must be a string, not ${describe(input)}`)
   }
   const opts = checkOptions(input, options)
-  if (Result.isFailure(opts)) return Result.fail(opts.failure)
-  const bad = scanCharacters(input, opts.success)
+  if (isFail(opts)) return opts
+  const bad = scanCharacters(input, opts)
   if (bad !== undefined) return bad
-  const scheme = splitScheme(input, opts.success)
-  if (Result.isFailure(scheme)) return Result.fail(scheme.failure)
-  const { scheme: name, start } = scheme.success
-  if (isPathScheme(name, opts.success)) return parsePath(input, name, start, opts.success)
-  return parseAuthority(input, name, start, opts.success, scheme.success.explicit)
+  const scheme = splitScheme(input, opts)
+  if (isFail(scheme)) return scheme
+  const { scheme: name, start } = scheme
+  if (isPathScheme(name, opts)) return parsePath(input, name, start, opts)
+  return parseAuthority(input, name, start, opts, scheme.explicit)
 }
 
 /**
@@ -92,19 +104,26 @@ export const fromHostPort = (
   host: string,
   port: number | undefined,
   options?: ParseOptions
+): Result.Result<TransportUrl, TransportUrlError> =>
+  checkSuggestion(fromHostPortUnchecked(host, port, options), (text) => fromHostPortUnchecked(text, port, options))
+
+const fromHostPortUnchecked = (
+  host: string,
+  port: number | undefined,
+  options?: ParseOptions
 ): Result.Result<TransportUrl, TransportUrlError> => {
   if (typeof host !== "string") {
     return fail("NotAString", String(host), 0, `The host must be a string, not ${describe(host)}`)
   }
-  if (port === undefined) return parse(host, options)
+  if (port === undefined) return parseUnchecked(host, options)
   const opts = checkOptions(host, options)
-  if (Result.isFailure(opts)) return Result.fail(opts.failure)
-  const bad = scanCharacters(host, opts.success)
+  if (isFail(opts)) return opts
+  const bad = scanCharacters(host, opts)
   if (bad !== undefined) return bad
-  const scheme = splitScheme(host, opts.success)
-  if (Result.isFailure(scheme)) return Result.fail(scheme.failure)
-  const { scheme: name, start } = scheme.success
-  if (isPathScheme(name, opts.success)) {
+  const scheme = splitScheme(host, opts)
+  if (isFail(scheme)) return scheme
+  const { scheme: name, start } = scheme
+  if (isPathScheme(name, opts)) {
     return fail(
       "PortNotAllowed",
       host,
@@ -112,8 +131,8 @@ export const fromHostPort = (
       `${name}:// sockets are addressed by path and take no port (PHP would look for a file named "path:${port}"); pass no port`
     )
   }
-  const checkedPort = checkPortNumber(host, port, opts.success)
-  if (Result.isFailure(checkedPort)) return Result.fail(checkedPort.failure)
+  const checkedPort = checkPortNumber(host, port, opts)
+  if (isFail(checkedPort)) return checkedPort
   const rest = host.slice(start)
   if (rest.length === 0) return fail("MissingHost", host, start, "The host is empty; give a host name or an IP address")
   const special = findSpecial(host, start, host.length)
@@ -122,17 +141,37 @@ export const fromHostPort = (
     const close = host.indexOf("]", start)
     if (close !== -1 && close + 1 < host.length) {
       if (host.charCodeAt(close + 1) === 0x3a) return portConflict(host, close + 1, port)
-      return fail("InvalidIpv6", host, close + 1, `Nothing may follow the closing "]" of the host; remove "${host.slice(close + 1)}"`)
+      return fail(
+        "InvalidIpv6",
+        host,
+        close + 1,
+        `Nothing may follow the closing "]" of the host; remove "${host.slice(close + 1)}"`
+      )
     }
-    return parseBracketed(host, name, start, host.length, opts.success, port)
+    return parseBracketed(host, name, start, host.length, opts, port)
   }
   const firstColon = host.indexOf(":", start)
   if (firstColon !== -1) {
     if (host.indexOf(":", firstColon + 1) === -1) return portConflict(host, firstColon, port)
     // Two or more colons: a raw IPv6 address, the case PHP gets wrong.
-    return Result.map(parseIpv6Text(host, start, host.length, rest), (address) => makeInet(name, address, port))
+    return toUrl(name, parseIpv6Text(host, start, host.length, rest), port)
   }
-  return Result.map(parseHost(host, start, host.length, opts.success), (address) => makeInet(name, address, port))
+  return toUrl(name, parseHost(host, start, host.length, opts), port)
+}
+
+/**
+ * A suggestion is only offered if it is itself accepted (with the same options); otherwise the message still says
+ * what is wrong, without a fix that would fail in turn.
+ */
+const checkSuggestion = (
+  result: Result.Result<TransportUrl, TransportUrlError>,
+  retry: (text: string) => Result.Result<TransportUrl, TransportUrlError>
+): Result.Result<TransportUrl, TransportUrlError> => {
+  if (Result.isSuccess(result) || result.failure.suggestion === undefined) return result
+  const { reason, input, position, message, suggestion } = result.failure
+  if (Result.isSuccess(retry(suggestion))) return result
+  const base = message.slice(0, message.length - suggestion.length - 2)
+  return Result.fail(new TransportUrlError({ reason, input, position, message: base }))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -156,8 +195,8 @@ const defaults: Options = {
   maxUnixPathBytes: defaultMaxUnixPathBytes
 }
 
-const checkOptions = (input: string, options: ParseOptions | undefined): Result.Result<Options, TransportUrlError> => {
-  if (options === undefined) return Result.succeed(defaults)
+const checkOptions = (input: string, options: ParseOptions | undefined): Outcome<Options> => {
+  if (options === undefined) return defaults
   const allowPortZero = options.allowPortZero === true
   const opts: Options = {
     defaultPort: options.defaultPort,
@@ -180,13 +219,18 @@ const checkOptions = (input: string, options: ParseOptions | undefined): Result.
     )
   }
   if (!(Number.isInteger(opts.maxUnixPathBytes) && opts.maxUnixPathBytes > 0)) {
-    return fail("InvalidOption", input, 0, `Option maxUnixPathBytes must be a positive integer, got ${opts.maxUnixPathBytes}`)
+    return fail(
+      "InvalidOption",
+      input,
+      0,
+      `Option maxUnixPathBytes must be a positive integer, got ${opts.maxUnixPathBytes}`
+    )
   }
-  return Result.succeed(opts)
+  return opts
 }
 
 const isPathScheme = (scheme: string, opts: Options): boolean =>
-  pathSchemes.includes(scheme) || (opts.pathSchemes !== undefined && opts.pathSchemes.some((s) => s.toLowerCase() === scheme))
+  scheme === "unix" || scheme === "udg" || opts.pathSchemes?.some((s) => s.toLowerCase() === scheme) === true
 
 // ---------------------------------------------------------------------------------------------------------------
 // characters
@@ -207,12 +251,17 @@ const isUnicodeSpace = (c: number): boolean =>
  * spaces between other characters (`/Library/Application Support/…` is a real socket location). That exception is
  * checked in `parsePath`; here a space is only recorded.
  */
+const notPrintableAscii = /[^\x21-\x7e]/
+
 const scanCharacters = (input: string, opts: Options): Fail | undefined => {
   if (input.length === 0) {
     return fail("Empty", input, 0, 'The transport URL is empty; write one such as "tcp://127.0.0.1:80"')
   }
+  // The common case, printable ASCII only, is one native regex scan.
+  if (!notPrintableAscii.test(input)) return undefined
   for (let i = 0; i < input.length; i++) {
     const c = input.charCodeAt(i)
+    if (c > 0x20 && c < 0x7f) continue
     if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
       const what = c === 0 ? "a NUL byte" : `the control character U+${c.toString(16).toUpperCase().padStart(4, "0")}`
       const hint =
@@ -242,22 +291,31 @@ const allowsSpaces = (input: string, opts: Options): boolean => {
 }
 
 const stripWhitespace = (input: string): string | undefined => {
-  // biome-ignore lint/suspicious/noMisleadingCharacterClass: a plain list of space characters
   const stripped = input.replace(/[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+/g, "")
-  return stripped.length > 0 && Result.isSuccess(parse(stripped)) ? stripped : undefined
+  return stripped.length > 0 ? stripped : undefined
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // scheme
 
 const schemeChar = (c: number): boolean =>
-  (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e
+  (c >= 0x61 && c <= 0x7a) ||
+  (c >= 0x41 && c <= 0x5a) ||
+  (c >= 0x30 && c <= 0x39) ||
+  c === 0x2b ||
+  c === 0x2d ||
+  c === 0x2e
 
-const splitScheme = (input: string, opts: Options): Result.Result<SchemePart, TransportUrlError> => {
+const splitScheme = (input: string, opts: Options): Outcome<SchemePart> => {
   // Like PHP, a scheme is a run of [A-Za-z0-9+.-] directly followed by "://"; anything else is all address.
   let end = 0
-  while (end < input.length && schemeChar(input.charCodeAt(end))) end++
-  if (input.startsWith("://", end)) {
+  let upper = false
+  for (; end < input.length; end++) {
+    const c = input.charCodeAt(end)
+    if (!schemeChar(c)) break
+    if (c >= 0x41 && c <= 0x5a) upper = true
+  }
+  if (input.charCodeAt(end) === 0x3a && input.charCodeAt(end + 1) === 0x2f && input.charCodeAt(end + 2) === 0x2f) {
     const text = input.slice(0, end)
     if (end === 0) {
       return fail("InvalidScheme", input, 0, 'The scheme before "://" is missing', `tcp${input}`)
@@ -271,7 +329,8 @@ const splitScheme = (input: string, opts: Options): Result.Result<SchemePart, Tr
         `tcp${input.slice(end)}`
       )
     }
-    if (!isSchemeToken(text)) {
+    const first = input.charCodeAt(0)
+    if (!((first >= 0x41 && first <= 0x5a) || (first >= 0x61 && first <= 0x7a))) {
       return fail(
         "InvalidScheme",
         input,
@@ -280,7 +339,7 @@ const splitScheme = (input: string, opts: Options): Result.Result<SchemePart, Tr
         `tcp${input.slice(end)}`
       )
     }
-    return Result.succeed({ scheme: text.toLowerCase(), start: end + 3, explicit: true })
+    return { scheme: upper ? text.toLowerCase() : text, start: end + 3, explicit: true }
   }
   if (end > 0 && input.charCodeAt(end) === 0x3a /* : */) {
     const text = input.slice(0, end).toLowerCase()
@@ -290,7 +349,8 @@ const splitScheme = (input: string, opts: Options): Result.Result<SchemePart, Tr
       let from = end + 1
       while (input.charCodeAt(from) === 0x2f) from++
       const address = input.slice(from)
-      const fixed = isPathScheme(text, opts) && next === 0x2f ? `${text}://${input.slice(end + 1)}` : `${text}://${address}`
+      const fixed =
+        isPathScheme(text, opts) && next === 0x2f ? `${text}://${input.slice(end + 1)}` : `${text}://${address}`
       return fail(
         "MissingSlashes",
         input,
@@ -300,7 +360,7 @@ const splitScheme = (input: string, opts: Options): Result.Result<SchemePart, Tr
       )
     }
   }
-  return Result.succeed({ scheme: opts.defaultScheme.toLowerCase(), start: 0, explicit: false })
+  return { scheme: opts.defaultScheme.toLowerCase(), start: 0, explicit: false }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -376,21 +436,21 @@ const cutIndex = (text: string, limit: number): number => {
 // host and port
 
 /** `/`, `?`, `#` and `@` have no place in a transport address; PHP silently ignores or misreads them. */
+const special = /[/?#@]/g
+
 const findSpecial = (input: string, start: number, end: number): Fail | undefined => {
+  // One native scan from `start` (the global flag makes the regex start at lastIndex); then find out which.
+  special.lastIndex = start
+  if (!special.test(input) || special.lastIndex > end) return undefined
   for (let i = start; i < end; i++) {
     const c = input.charCodeAt(i)
+    if (c > 0x40) continue // letters and most punctuation: none of / ? # @
     if (c === 0x2f || c === 0x3f || c === 0x23) {
       const kind = c === 0x2f ? "Path" : c === 0x3f ? "Query" : "Fragment"
       const what = c === 0x2f ? "path" : c === 0x3f ? "query" : "fragment"
       const php = c === 0x2f ? " (PHP silently ignores it)" : ""
       const kept = input.slice(0, i)
-      return fail(
-        kind,
-        input,
-        i,
-        `A transport address has no ${what}${php}; remove "${input.slice(i)}"`,
-        Result.isSuccess(parse(kept)) ? kept : undefined
-      )
+      return fail(kind, input, i, `A transport address has no ${what}${php}; remove "${input.slice(i)}"`, kept)
     }
     if (c === 0x40) {
       const kept = input.slice(0, start) + input.slice(input.lastIndexOf("@", end - 1) + 1, end)
@@ -398,8 +458,8 @@ const findSpecial = (input: string, start: number, end: number): Fail | undefine
         "Userinfo",
         input,
         i,
-        "A transport address has no user name or password (PHP would take the text before \":\" as the host); remove the part up to \"@\"",
-        Result.isSuccess(parse(kept)) ? kept : undefined
+        'A transport address has no user name or password (PHP would take the text before ":" as the host); remove the part up to "@"',
+        kept
       )
     }
   }
@@ -424,11 +484,16 @@ const parseAuthority = (
   if (colon !== -1 && input.indexOf(":", colon + 1) !== -1) return unbracketedIpv6(input, scheme, start, explicitScheme)
   const hostEnd = colon === -1 ? end : colon
   if (hostEnd === start) {
-    return fail("MissingHost", input, start, `The host before ":" is missing: write ${input.slice(0, start)}HOST${input.slice(start)}`)
+    return fail(
+      "MissingHost",
+      input,
+      start,
+      `The host before ":" is missing: write ${input.slice(0, start)}HOST${input.slice(start)}`
+    )
   }
   const port = colon === -1 ? missingPort(input, end, opts) : parsePort(input, colon + 1, opts)
-  if (Result.isFailure(port)) return Result.fail(port.failure)
-  return Result.map(parseHost(input, start, hostEnd, opts), (host) => makeInet(scheme, host, port.success))
+  if (isFail(port)) return port
+  return toUrl(scheme, parseHost(input, start, hostEnd, opts), port)
 }
 
 const parseBracketed = (
@@ -465,9 +530,9 @@ const parseBracketed = (
     )
   }
   const host = parseIpv6Text(input, start + 1, close, inner)
-  if (Result.isFailure(host)) return Result.fail(host.failure)
-  let port: Result.Result<number, TransportUrlError>
-  if (givenPort !== undefined) port = Result.succeed(givenPort)
+  if (isFail(host)) return host
+  let port: Outcome<number>
+  if (givenPort !== undefined) port = givenPort
   else if (close + 1 === end) port = missingPort(input, end, opts)
   else if (input.charCodeAt(close + 1) === 0x3a) port = parsePort(input, close + 2, opts)
   else {
@@ -479,21 +544,33 @@ const parseBracketed = (
       /^\d+$/.test(input.slice(close + 1)) ? `${input.slice(0, close + 1)}:${input.slice(close + 1)}` : undefined
     )
   }
-  if (Result.isFailure(port)) return Result.fail(port.failure)
-  return Result.succeed(makeInet(scheme, host.success, port.success))
+  if (isFail(port)) return port
+  return Result.succeed(inet(scheme, host, port))
 }
 
+/** A host value with its canonical text and kind. */
+interface ParsedHost {
+  /** The effect/net value when the general path made it; fast paths leave it to be built on first use. */
+  readonly host: Host.Host | undefined
+  readonly hostname: string
+  readonly hostKind: HostKind
+}
+
+const inet = (scheme: Scheme, h: ParsedHost, port: number) => makeInet(scheme, h.host, h.hostname, h.hostKind, port)
+
+const toUrl = (scheme: Scheme, h: Outcome<ParsedHost>, port: number): Result.Result<TransportUrl, TransportUrlError> =>
+  isFail(h) ? h : Result.succeed(inet(scheme, h, port))
+
+const general = (host: Host.Host): ParsedHost => ({ host, ...describeHost(host) })
+
 /** An IPv6 address, maybe with a zone, as the text between brackets or a raw fsockopen host. */
-const parseIpv6Text = (
-  input: string,
-  start: number,
-  end: number,
-  text: string
-): Result.Result<Host.Host, TransportUrlError> => {
+const parseIpv6Text = (input: string, start: number, end: number, text: string): Outcome<ParsedHost> => {
+  const fast = fastIpv6(text)
+  if (fast !== undefined) return { host: undefined, hostname: fast, hostKind: "ipv6" }
   const parsed: Result.Result<Host.Host, NetAddress.NetAddressError> = text.includes("%")
     ? NetAddress.scopedIpv6LiteralFromString(text)
     : NetAddress.ipv6FromString(text)
-  if (Result.isSuccess(parsed)) return Result.succeed(parsed.success)
+  if (Result.isSuccess(parsed)) return general(parsed.success)
   return fail(
     "InvalidIpv6",
     input,
@@ -513,7 +590,12 @@ const unbracketedIpv6 = (input: string, scheme: Scheme, start: number, explicitS
   if (/^[1-9]\d{0,4}$/.test(tail) && Number(tail) <= 65535 && isIpv6Text(head)) {
     suggestion = `${prefix}[${bracketZone(head)}]:${tail}`
   } else if (isIpv6Text(address)) {
-    suggestion = `${prefix}[${bracketZone(address)}]:PORT`
+    return fail(
+      "UnbracketedIpv6",
+      input,
+      start,
+      `IPv6 addresses go in brackets, followed by the port: write ${prefix}[${bracketZone(address)}]:PORT`
+    )
   }
   if (suggestion === undefined) {
     return fail(
@@ -537,20 +619,18 @@ const bracketZone = (text: string): string => {
 }
 
 /** A host that is not bracketed: dotted-quad IPv4 or a domain name (IDN to punycode, trailing dot kept). */
-const parseHost = (
-  input: string,
-  start: number,
-  end: number,
-  opts: Options
-): Result.Result<Host.Host, TransportUrlError> => {
+const parseHost = (input: string, start: number, end: number, opts: Options): Outcome<ParsedHost> => {
   const text = input.slice(start, end)
+  if (isStrictIpv4(text)) return { host: undefined, hostname: text, hostKind: "ipv4" }
+  const name = fastDomainName(text)
+  if (name !== undefined) return { host: name as Host.DomainName, hostname: name, hostKind: "domain" }
   if (looksNumeric(text)) {
     const strict = NetAddress.ipv4FromString(text)
-    if (Result.isSuccess(strict)) return Result.succeed(strict.success)
+    if (Result.isSuccess(strict)) return general(strict.success)
     const octets = legacyIpv4Octets(text)
     if (octets !== undefined) {
       const dotted = octets.join(".")
-      if (opts.allowLegacyIpv4) return Result.succeed(NetAddress.ipv4FromString(dotted).pipe(Result.getOrThrow))
+      if (opts.allowLegacyIpv4) return general(NetAddress.ipv4FromString(dotted).pipe(Result.getOrThrow))
       return fail(
         "LegacyIpv4",
         input,
@@ -566,9 +646,9 @@ const parseHost = (
       `"${text}" is neither an IPv4 address (four decimal numbers 0–255 without leading zeros) nor a host name`
     )
   }
-  const name = Host.domainNameFromString(text)
-  if (Result.isSuccess(name)) return Result.succeed(name.success)
-  return fail("InvalidHost", input, start, `"${text}" is not a valid host name: ${name.failure.message}`)
+  const domain = Host.domainNameFromString(text)
+  if (Result.isSuccess(domain)) return general(domain.success)
+  return fail("InvalidHost", input, start, `"${text}" is not a valid host name: ${domain.failure.message}`)
 }
 
 /** Digits, dots and hex spellings only: the text would be read as an address, never as a name. */
@@ -578,13 +658,39 @@ const looksNumeric = (text: string): boolean => {
   return /^(?:\d+|0[xX][0-9a-fA-F]*)$/.test(label)
 }
 
-const missingPort = (input: string, end: number, opts: Options): Result.Result<number, TransportUrlError> =>
+const missingPort = (input: string, end: number, opts: Options): Outcome<number> =>
   opts.defaultPort !== undefined
-    ? Result.succeed(opts.defaultPort)
+    ? opts.defaultPort
     : fail("MissingPort", input, end, `A port is required: write ${input}:PORT (or pass { defaultPort })`)
 
 /** Strict decimal, 1–65535: no sign, no padding, no trailing text (PHP's atoi takes `80abc`, `+80` and `080`). */
-const parsePort = (input: string, start: number, opts: Options): Result.Result<number, TransportUrlError> => {
+const parsePort = (input: string, start: number, opts: Options): Outcome<number> => {
+  const end = input.length
+  let value = 0
+  let i = start
+  for (; i < end && i - start < 6; i++) {
+    const c = input.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) break
+    value = value * 10 + (c - 0x30)
+  }
+  // The common case, decided without allocating: 1–5 digits, no leading zero, in range.
+  if (i === end && i > start && (input.charCodeAt(start) !== 0x30 || i === start + 1) && value <= 65535) {
+    if (value === 0 && !opts.allowPortZero) return portZero(input, start)
+    return value
+  }
+  return badPort(input, start)
+}
+
+const portZero = (input: string, at: number): Fail =>
+  fail(
+    "PortZero",
+    input,
+    at,
+    "Port 0 cannot be connected to; it asks the OS for an ephemeral port, so it is only valid for a server that binds (pass { allowPortZero: true })"
+  )
+
+/** Explains why the text after ":" is not a port. */
+const badPort = (input: string, start: number): Fail => {
   const text = input.slice(start)
   const head = input.slice(0, start)
   if (text.length === 0) {
@@ -622,42 +728,23 @@ const parsePort = (input: string, start: number, opts: Options): Result.Result<n
       value > 0 && value <= 65535 ? `${head}${value}` : undefined
     )
   }
-  const value = text.length > 5 ? 65536 : Number(text)
-  if (value > 65535) {
-    return fail(
-      "PortOutOfRange",
-      input,
-      start,
-      `The port ${text} is out of range; ports go from 1 to 65535 (PHP would silently use ${Number(BigInt(text) % 65536n)})`
-    )
-  }
-  if (value === 0 && !opts.allowPortZero) {
-    return fail(
-      "PortZero",
-      input,
-      start,
-      "Port 0 cannot be connected to; it asks the OS for an ephemeral port, so it is only valid for a server that binds (pass { allowPortZero: true })"
-    )
-  }
-  return Result.succeed(value)
+  return fail(
+    "PortOutOfRange",
+    input,
+    start,
+    `The port ${text} is out of range; ports go from 1 to 65535 (PHP would silently use ${Number(BigInt(text) % 65536n)})`
+  )
 }
 
-const checkPortNumber = (input: string, port: number, opts: Options): Result.Result<number, TransportUrlError> => {
+const checkPortNumber = (input: string, port: number, opts: Options): Outcome<number> => {
   if (typeof port !== "number" || !Number.isInteger(port)) {
     return fail("InvalidPort", input, input.length, `The port must be an integer, not ${describe(port)}`)
   }
   if (port < 0 || port > 65535) {
     return fail("PortOutOfRange", input, input.length, `The port ${port} is out of range; ports go from 1 to 65535`)
   }
-  if (port === 0 && !opts.allowPortZero) {
-    return fail(
-      "PortZero",
-      input,
-      input.length,
-      "Port 0 cannot be connected to; it asks the OS for an ephemeral port, so it is only valid for a server that binds (pass { allowPortZero: true })"
-    )
-  }
-  return Result.succeed(port)
+  if (port === 0 && !opts.allowPortZero) return portZero(input, input.length)
+  return port
 }
 
 const portConflict = (input: string, at: number, port: number): Fail =>

@@ -26,7 +26,7 @@ export type KnownScheme = (typeof knownSchemes)[number]
 /** A lower-case RFC 3986 scheme token, known or custom. */
 export type Scheme = KnownScheme | (string & {})
 
-/** Schemes whose address is a filesystem path (or a Linux abstract name), not `host:port`. */
+/** Schemes whose address is a filesystem path (or a Linux abstract name), not `host:port` (the parser tests these two by name). */
 export const pathSchemes: ReadonlyArray<Scheme> = ["unix", "udg"]
 
 /** The scheme used when the input has none, as in PHP. */

@@ -22,9 +22,7 @@ export const transportUrlFromString = (options?: ParseOptions) =>
           const result = parse(input, options)
           return result._tag === "Success"
             ? Effect.succeed(result.success)
-            : Effect.fail(
-                new SchemaIssue.InvalidValue({ message: result.failure.message }, input, parseOptions)
-              )
+            : Effect.fail(new SchemaIssue.InvalidValue({ message: result.failure.message }, input, parseOptions))
         },
         encode: (url) => Effect.succeed(format(url))
       })

@@ -22,4 +22,8 @@ export {
   type UnixTransportUrl
 } from "./TransportUrl.ts"
 export { reasons, TransportUrlError, type TransportUrlErrorReason } from "./TransportUrlError.ts"
-export { TransportUrl as TransportUrlSchema, TransportUrlFromString, transportUrlFromString } from "./TransportUrlSchema.ts"
+export {
+  TransportUrl as TransportUrlSchema,
+  TransportUrlFromString,
+  transportUrlFromString
+} from "./TransportUrlSchema.ts"

@@ -11,11 +11,41 @@ const ok = (input: string, options?: ParseOptions) => {
 
 const err = (input: string, options?: ParseOptions) => {
   const result = parse(input, options)
-  if (Result.isSuccess(result)) throw new Error(`expected ${JSON.stringify(input)} to fail, got ${format(result.success)}`)
+  if (Result.isSuccess(result))
+    throw new Error(`expected ${JSON.stringify(input)} to fail, got ${format(result.success)}`)
   return result.failure
 }
 
-// The targets of PHP's manual page on socket transports, and what each becomes.
+// The manual page's 11 targets (fsockopen form: the port is the second argument) and its 3 URLs with ports.
+describe("the PHP manual page, target by target", () => {
+  const targets: ReadonlyArray<[target: string, canonical: string]> = [
+    ["127.0.0.1", "tcp://127.0.0.1:80"],
+    ["fe80::1", "tcp://[fe80::1]:80"],
+    ["www.example.com", "tcp://www.example.com:80"],
+    ["tcp://127.0.0.1", "tcp://127.0.0.1:80"],
+    ["tcp://fe80::1", "tcp://[fe80::1]:80"],
+    ["tcp://www.example.com", "tcp://www.example.com:80"],
+    ["udp://www.example.com", "udp://www.example.com:80"],
+    ["ssl://www.example.com", "ssl://www.example.com:80"],
+    ["sslv2://www.example.com", "sslv2://www.example.com:80"],
+    ["sslv3://www.example.com", "sslv3://www.example.com:80"],
+    ["tls://www.example.com", "tls://www.example.com:80"]
+  ]
+  for (const [target, canonical] of targets) {
+    it(`fromHostPort(${JSON.stringify(target)}, 80) → ${canonical}`, () => {
+      expect(format(Result.getOrThrow(fromHostPort(target, 80)))).toBe(canonical)
+    })
+  }
+  for (const url of ["tcp://127.0.0.1:80", "tcp://[fe80::1]:80", "tcp://www.example.com:80"]) {
+    it(`parse(${JSON.stringify(url)}) is already canonical`, () => expect(format(ok(url))).toBe(url))
+  }
+  it("in the URL form, an IPv6 target needs its brackets even with a default port", () => {
+    const e = err("tcp://fe80::1", { defaultPort: 80 })
+    expect(e.reason).toBe("UnbracketedIpv6")
+    expect(e.message).toContain("tcp://[fe80::1]:PORT")
+  })
+})
+
 describe("parse: the forms of the PHP manual", () => {
   const table: ReadonlyArray<[input: string, canonical: string, hostKind: string | undefined]> = [
     ["127.0.0.1:80", "tcp://127.0.0.1:80", "ipv4"],
@@ -195,7 +225,7 @@ describe("parse: where PHP is lax, netdial refuses with the fix", () => {
       ["tcp://::1:80", "UnbracketedIpv6", 6, "tcp://[::1]:80"],
       ["::1:80", "UnbracketedIpv6", 0, "tcp://[::1]:80"],
       ["tcp://fe80::1%eth0:443", "UnbracketedIpv6", 6, "tcp://[fe80::1%25eth0]:443"],
-      ["tcp://::1", "UnbracketedIpv6", 6, "tcp://[::1]:PORT"],
+      ["tcp://::1", "UnbracketedIpv6", 6],
       ["x://h.example:1", "InvalidScheme", 0, "tcp://h.example:1"],
       ["1x://h.example:1", "InvalidScheme", 0, "tcp://h.example:1"],
       ["://h.example:1", "InvalidScheme", 0, "tcp://h.example:1"],

@@ -1,0 +1,228 @@
+/**
+ * Wraps an open node socket (net.Socket or tls.TLSSocket) as a `Connection`. Reading and writing go through
+ * `NodeSocket.fromDuplex` of @effect/platform-node (pull-based reads that keep the kernel window closed while nobody
+ * reads: end-to-end backpressure; `write` awaits `drain`). What it lacks and this adds: addresses, TLS details,
+ * an idle timeout, half-close as an operation, and ownership — the connection's scope destroys the socket.
+ */
+import type * as Net from "node:net"
+import type * as Tls from "node:tls"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import type { TransportUrl } from "@netdial/url"
+import { Duration, Effect, Exit, Scope } from "effect"
+import { NetAddress } from "effect/net"
+import { Socket } from "effect/socket"
+import { type Connection, registerRaw } from "../Connection.ts"
+import type { TlsDetails } from "../TlsInfo.ts"
+import { TransportError } from "../TransportError.ts"
+import { classify } from "./classify.ts"
+
+const ignore = () => {}
+
+export interface StreamMeta {
+  readonly url: TransportUrl
+  readonly role: "client" | "server"
+  readonly tls: TlsDetails | undefined
+  readonly idleTimeout?: Duration.Input | undefined
+  /** Unix sockets: the path to report as the address (Node reports "" for unnamed ends). */
+  readonly unixPath?: { readonly local: string; readonly remote: string } | undefined
+}
+
+/** The effect/net address of one end of a node socket. */
+export const addressOf = (
+  socket: Net.Socket,
+  end: "local" | "remote",
+  unixPath: string | undefined
+): NetAddress.SocketAddress => {
+  if (unixPath !== undefined) return NetAddress.unixPathAddress(unixPath)
+  const host = end === "local" ? socket.localAddress : socket.remoteAddress
+  const port = end === "local" ? socket.localPort : socket.remotePort
+  if (host === undefined || port === undefined) return NetAddress.unixPathAddress("")
+  try {
+    return NetAddress.inetAddressFromNativeUnsafe(host, port)
+  } catch {
+    return NetAddress.unixPathAddress(host)
+  }
+}
+
+export const formatAddress = (address: NetAddress.SocketAddress): string =>
+  NetAddress.isUnixPathAddress(address) ? address.path : NetAddress.formatInet(address)
+
+/**
+ * Ends the write side and destroys the socket once Node has handed every byte to the kernel (which still sends
+ * them, then FIN), or after `graceMs` at the latest: a successful scope never drops written data.
+ */
+export const flushThenDestroy = (socket: Net.Socket, graceMs = 5000): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (socket.destroyed || socket.writableFinished || !socket.writable) {
+      socket.destroy()
+      resume(Effect.void)
+      return
+    }
+    const finish = () => {
+      clearTimeout(timer)
+      socket.off("finish", finish)
+      socket.off("close", finish)
+      socket.off("error", finish)
+      socket.destroy()
+      resume(Effect.void)
+    }
+    const timer = setTimeout(finish, graceMs)
+    socket.once("finish", finish)
+    socket.once("close", finish)
+    socket.once("error", finish)
+    socket.end()
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      socket.destroy()
+    })
+  })
+
+/**
+ * Builds the connection and ties the socket to the current scope: when the scope closes, the socket is destroyed
+ * (on success after its writes have gone out).
+ */
+export const makeStreamConnection = (
+  socket: Net.Socket | Tls.TLSSocket,
+  meta: StreamMeta
+): Effect.Effect<Connection, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    let current: Net.Socket = socket
+    // Errors also reach readers and writers; this listener only keeps an error on an idle connection (no reader
+    // attached) from becoming an uncaught exception.
+    socket.on("error", ignore)
+    const scope = yield* Effect.scope
+    yield* Scope.addFinalizerExit(scope, (exit) =>
+      Exit.isSuccess(exit) ? flushThenDestroy(current) : Effect.sync(() => current.destroy())
+    )
+    if (meta.idleTimeout !== undefined) {
+      const ms = Duration.toMillis(meta.idleTimeout)
+      if (Number.isFinite(ms) && ms > 0) {
+        socket.setTimeout(ms, () => {
+          socket.destroy(
+            new TransportError({
+              reason: "TimedOut",
+              message: `no data in either direction for ${Duration.format(Duration.fromInputUnsafe(meta.idleTimeout!))} (idleTimeout); connection closed`,
+              operation: "idle"
+            })
+          )
+        })
+      }
+    }
+    const base = yield* NodeSocket.fromDuplex(Effect.succeed(socket))
+    // fromDuplex's writer waits until a reader is acquired (it was made for sockets that dial on read); this one
+    // is open already, so writes go straight to the current socket, with the same drain backpressure.
+    const writer = makeWriter(() => current)
+    const localAddress = addressOf(socket, "local", meta.unixPath?.local)
+    const remoteAddress = addressOf(socket, "remote", meta.unixPath?.remote)
+    const where = formatAddress(remoteAddress)
+    const connection: Connection = {
+      ...base,
+      writer,
+      url: meta.url,
+      role: meta.role,
+      localAddress,
+      remoteAddress,
+      tls: meta.tls,
+      mode: "stream",
+      shutdownWrite: Effect.callback<void, TransportError>((resume) => {
+        if (current.destroyed) {
+          resume(
+            Effect.fail(
+              new TransportError({
+                reason: "Closed",
+                message: `connection to ${where} is closed`,
+                operation: "shutdown"
+              })
+            )
+          )
+          return
+        }
+        current.end(() => resume(Effect.void))
+      }),
+      close: Effect.sync(() => current.destroy())
+    }
+    registerRaw(connection, {
+      socket: socket as Net.Socket,
+      replace: (next) => {
+        next.on("error", ignore)
+        current = next
+      }
+    })
+    return connection
+  })
+
+const writeError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketWriteError({ cause }) })
+
+const awaitDrain = (socket: Net.Socket): Effect.Effect<void, Socket.SocketError> =>
+  Effect.callback<void, Socket.SocketError>((resume) => {
+    const cleanup = () => {
+      socket.off("drain", onDrain)
+      socket.off("error", onError)
+      socket.off("close", onClose)
+    }
+    const onDrain = () => {
+      cleanup()
+      resume(Effect.void)
+    }
+    const onError = (cause: Error) => {
+      cleanup()
+      resume(Effect.fail(writeError(cause)))
+    }
+    const onClose = () => {
+      cleanup()
+      resume(Effect.fail(writeError(new Error("socket closed"))))
+    }
+    socket.on("drain", onDrain)
+    socket.on("error", onError)
+    socket.on("close", onClose)
+    return Effect.sync(cleanup)
+  })
+
+/** A writer over whatever socket the connection currently uses (the TLS one after an upgrade). */
+const makeWriter = (current: () => Net.Socket): Socket.Socket["writer"] => {
+  const write = (chunk: Uint8Array | string | Socket.CloseEvent): Effect.Effect<void, Socket.SocketError> =>
+    Effect.suspend(() => {
+      const socket = current()
+      if (Socket.isCloseEvent(chunk)) {
+        socket.destroy(chunk.code > 1000 ? new Error(`closed with code ${chunk.code}`) : undefined)
+        return Effect.void
+      }
+      if (socket.destroyed || socket.writableEnded) return Effect.fail(writeError(new Error("socket closed")))
+      try {
+        return socket.write(chunk) ? Effect.void : awaitDrain(socket)
+      } catch (cause) {
+        return Effect.fail(writeError(cause))
+      }
+    })
+  const writeAll = (chunks: ReadonlyArray<Uint8Array | string>): Effect.Effect<void, Socket.SocketError> =>
+    Effect.suspend(() => {
+      const socket = current()
+      if (socket.destroyed || socket.writableEnded) return Effect.fail(writeError(new Error("socket closed")))
+      let needsDrain = false
+      try {
+        socket.cork()
+        try {
+          for (const chunk of chunks) needsDrain = !socket.write(chunk) || needsDrain
+        } finally {
+          socket.uncork()
+        }
+      } catch (cause) {
+        return Effect.fail(writeError(cause))
+      }
+      return needsDrain ? awaitDrain(socket) : Effect.void
+    })
+  return Effect.acquireRelease(Effect.succeed({ write, writeAll } as Socket.Writer), () =>
+    Effect.sync(() => {
+      const socket = current()
+      if (!socket.destroyed && !socket.writableEnded) socket.end()
+    })
+  )
+}
+
+/** Classifies a socket error in the context of a connection. */
+export const connectionError = (
+  error: unknown,
+  url: TransportUrl,
+  address: string,
+  operation: string
+): TransportError => classify(error, { url: String(url), address, operation })

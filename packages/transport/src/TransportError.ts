@@ -30,8 +30,15 @@ export const transportErrorReasons = [
   "BadOption",
   /** The transport URL did not parse. */
   "BadUrl",
-  /** An operation on a connection or listener that is already closed, or a second TLS upgrade. */
+  /** An operation on a connection or listener that is already closed. */
   "Closed",
+  /** A TLS upgrade of a connection that already speaks TLS (there is no second handshake on one stream). */
+  "AlreadyEncrypted",
+  /**
+   * A TLS upgrade found plaintext bytes already received and not yet read: they would be handed out as if they had
+   * come over TLS (the STARTTLS response-injection attack), so the upgrade is refused.
+   */
+  "UnexpectedPlaintext",
   /** Anything the classifier does not know; `code` and `cause` say more. */
   "Unknown"
 ] as const

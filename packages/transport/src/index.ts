@@ -7,6 +7,7 @@ export { type Connection, isConnection } from "./Connection.ts"
 export type { Listener, ListenerStats } from "./Listener.ts"
 export { BindOptions, ConnectOptions, ListenOptions } from "./Options.ts"
 export { DurationInput } from "./SocketOptions.ts"
+export * as Tls from "./Tls.ts"
 export type { PeerCertificate, TlsDetails } from "./TlsInfo.ts"
 export {
   refusedScheme,

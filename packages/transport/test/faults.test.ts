@@ -6,6 +6,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import { expect, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber } from "effect"
+import { Socket } from "effect/socket"
 import { Transports } from "../src/index.ts"
 
 const openFds = () => Fs.readdirSync("/proc/self/fd").length
@@ -83,7 +84,7 @@ layer(Transports.layerNode, { timeout: Duration.minutes(5), excludeTestServices:
       const connection = yield* transports.connect(`tcp://127.0.0.1:${port}`)
       const reader = yield* connection.reader
       const error = yield* reader.pull.pipe(Effect.timeout(Duration.seconds(5)), Effect.flip)
-      expect(error.reason._tag).toBe("SocketCloseError")
+      expect(Socket.isSocketError(error) && error.reason._tag).toBe("SocketCloseError")
     }).pipe(Effect.scoped)
   )
 

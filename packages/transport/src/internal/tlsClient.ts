@@ -444,6 +444,27 @@ export const withMessage = (error: TransportError, message: string): TransportEr
     })
   })
 
+// -- Errors after the handshake ----------------------------------------------------------------------------------
+
+const lateErrors = new WeakMap<Duplex, Error>()
+
+function rememberLateError(this: Duplex, error: Error): void {
+  if (!lateErrors.has(this)) lateErrors.set(this, error)
+}
+
+/**
+ * Keeps the first `error` a socket emits after a successful handshake. A TLS 1.3 peer can still refuse us then (a
+ * server rejecting our client certificate sends its alert after our side has finished), possibly before the caller
+ * has added its own `error` listener; without one Node would throw the error as uncaught and end the process. The
+ * listener stays for the socket's life (it only records); read what it kept with `lateError`.
+ */
+export const guardLateErrors = (socket: Duplex): void => {
+  if (!socket.listeners("error").includes(rememberLateError)) socket.on("error", rememberLateError)
+}
+
+/** The first error the socket emitted after its handshake succeeded, if any (see `guardLateErrors`). */
+export const lateError = (socket: Duplex): Error | undefined => lateErrors.get(socket)
+
 export interface HandshakeContext extends TlsErrorContext {
   readonly host: string
   readonly isIpLiteral: boolean
@@ -455,9 +476,10 @@ export interface HandshakeContext extends TlsErrorContext {
  * Waits for the handshake of a socket made by `tls.connect(tlsClientConnectOptions(...))`, then verifies. Fails with
  * a classified `TransportError` (operation `handshake`) and destroys the socket on any error, on a close before
  * the handshake ends, and when interrupted; every listener it adds for the handshake is removed on every path (the
- * `session` listener of `trackSessions` stays on purpose). It has no timeout of its own: bound it with
- * `Effect.timeout`. Call it in the tick that created the socket, and add an `error` listener before the next one: a
- * TLS 1.3 server may reject our certificate only after our side of the handshake has finished.
+ * `session` listener of `trackSessions` and the recorder of `guardLateErrors` stay on purpose). It has no timeout
+ * of its own: bound it with `Effect.timeout`. Call it in the tick that created the socket. On success, check
+ * `lateError(socket)` once your own `error` listener is in place: a TLS 1.3 server may reject our certificate only
+ * after our side of the handshake has finished.
  */
 export const handshake = (
   socket: tls.TLSSocket,
@@ -500,6 +522,7 @@ export const handshake = (
       if (verification.failure !== undefined) return fail(verification.failure)
       settled = true
       cleanup()
+      guardLateErrors(socket)
       try {
         resume(
           Effect.succeed(

@@ -14,7 +14,15 @@ import type { TlsServerOptions } from "../TlsOptions.ts"
 import { tlsVersionRange } from "../TlsOptions.ts"
 import type { TransportError } from "../TransportError.ts"
 import { classify, optional } from "./classify.ts"
-import { badOption, cipherList, loadCa, loadPem, makeSecureContext, type TlsErrorContext } from "./tlsClient.ts"
+import {
+  badOption,
+  cipherList,
+  guardLateErrors,
+  loadCa,
+  loadPem,
+  makeSecureContext,
+  type TlsErrorContext
+} from "./tlsClient.ts"
 
 /** Any constant works: it only has to be the same for every connection of one context (at most 32 bytes). */
 const sessionIdContext = "netdial"
@@ -180,8 +188,8 @@ export interface ServerHandshakeOptions {
  * ...tlsServerSecureContextOptions })`, or handed out by a `tls.Server`, whose handshake is already done), then
  * describes it. With `requireClientCertificate`, a client whose certificate does not verify is refused here
  * (OpenSSL itself only refuses a client without one). Failures are classified (operation `handshake`) and destroy
- * the socket; interruption destroys it too; the listeners it adds are removed on every path. No timeout of its
- * own: bound it with `Effect.timeout`.
+ * the socket; interruption destroys it too; the listeners it adds are removed on every path (except the recorder of
+ * `guardLateErrors`, see `lateError`). No timeout of its own: bound it with `Effect.timeout`.
  */
 export const secureServerHandshake = (
   socket: tls.TLSSocket,
@@ -228,6 +236,7 @@ export const secureServerHandshake = (
       }
       settled = true
       cleanup()
+      guardLateErrors(socket)
       try {
         resume(
           Effect.succeed(

@@ -1,0 +1,109 @@
+import { makeTestPki } from "@netdial/testkit"
+import { expect, layer } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import { type Connection, Tls, Transports } from "../src/index.ts"
+
+const text = (batch: ReadonlyArray<Uint8Array | string>) =>
+  batch.map((c) => (typeof c === "string" ? c : Buffer.from(c).toString("utf8"))).join("")
+
+const send = (connection: Connection, data: string) =>
+  Effect.flatMap(connection.writer, (w) => w.write(new TextEncoder().encode(data)))
+
+/** Reads until the text read so far contains `marker`. */
+const readUntil = (connection: Connection, marker: string) =>
+  Effect.gen(function* () {
+    const reader = yield* connection.reader
+    let got = ""
+    while (!got.includes(marker)) got += text(yield* reader.pull)
+    return got
+  })
+
+layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) => {
+  it.effect("a plaintext connection becomes TLS on both sides (the STARTTLS switch), then carries data", () =>
+    Effect.gen(function* () {
+      const pki = yield* Effect.promise(() => makeTestPki())
+      const transports = yield* Transports
+      const listener = yield* transports.listen("tcp://127.0.0.1:0")
+      const client = yield* transports.connect(`tcp://localhost:${listener.url.port}`)
+      const server = yield* listener.accept
+      yield* send(client, "STARTTLS\r\n")
+      expect(yield* readUntil(server, "\r\n")).toBe("STARTTLS\r\n")
+      yield* send(server, "220 go ahead\r\n")
+      expect(yield* readUntil(client, "\r\n")).toBe("220 go ahead\r\n")
+      const [secureServer, secureClient] = yield* Effect.all(
+        [
+          Tls.upgrade(server, { role: "server", cert: pki.server.chainPem, key: pki.server.keyPem }),
+          Tls.upgrade(client, { ca: pki.ca.certPem })
+        ],
+        { concurrency: 2 }
+      )
+      expect(secureClient.tls?.authorized).toBe(true)
+      expect(secureClient.tls?.servername).toBe("localhost")
+      expect(secureServer.tls?.protocol).toBe(secureClient.tls?.protocol)
+      yield* send(secureClient, "EHLO over tls\r\n")
+      expect(yield* readUntil(secureServer, "\r\n")).toBe("EHLO over tls\r\n")
+      // a second upgrade is refused
+      const again = yield* Tls.upgrade(secureClient, { ca: pki.ca.certPem }).pipe(Effect.flip)
+      expect(again.reason).toBe("AlreadyEncrypted")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("plaintext bytes waiting at upgrade time are refused (response injection) and the connection closed", () =>
+    Effect.gen(function* () {
+      const pki = yield* Effect.promise(() => makeTestPki())
+      const transports = yield* Transports
+      const listener = yield* transports.listen("tcp://127.0.0.1:0")
+      const client = yield* transports.connect(`tcp://localhost:${listener.url.port}`)
+      const server = yield* listener.accept
+      yield* send(server, "220 go ahead\r\n")
+      expect(yield* readUntil(client, "\r\n")).toBe("220 go ahead\r\n")
+      // the attacker's line arrives after the reply was read, and waits in the buffer
+      yield* send(server, "250 INJECTED\r\n")
+      yield* Effect.sleep(Duration.millis(100))
+      const error = yield* Tls.upgrade(client, { ca: pki.ca.certPem }).pipe(Effect.flip)
+      expect(error.reason).toBe("UnexpectedPlaintext")
+      expect(error.message).toContain("14 plaintext byte(s)")
+      const write = yield* send(client, "x").pipe(Effect.flip)
+      expect(write._tag).toBe("SocketError")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a peer that never answers the ClientHello: the handshake times out", () =>
+    Effect.gen(function* () {
+      const transports = yield* Transports
+      const listener = yield* transports.listen("tcp://127.0.0.1:0")
+      const client = yield* transports.connect(`tcp://localhost:${listener.url.port}`)
+      yield* listener.accept
+      const started = Date.now()
+      const error = yield* Tls.upgrade(client, { handshakeTimeout: "300 millis" }).pipe(Effect.flip)
+      expect(error.reason).toBe("TimedOut")
+      expect(error.operation).toBe("handshake")
+      expect(Date.now() - started).toBeLessThan(5000)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a peer that answers the ClientHello in plaintext: NotTls", () =>
+    Effect.gen(function* () {
+      const transports = yield* Transports
+      const listener = yield* transports.listen("tcp://127.0.0.1:0")
+      yield* listener.serve((c) => send(c, "500 what?\r\n").pipe(Effect.andThen(Effect.sleep(Duration.seconds(2))))).pipe(
+        Effect.forkScoped
+      )
+      const client = yield* transports.connect(`tcp://localhost:${listener.url.port}`)
+      const error = yield* Tls.upgrade(client, { handshakeTimeout: "5 seconds" }).pipe(Effect.flip)
+      expect(["UnexpectedPlaintext", "TlsHandshakeFailed"]).toContain(error.reason)
+      if (error.reason === "TlsHandshakeFailed") expect(error.tlsProblem).toBe("NotTls")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("udp cannot be upgraded", () =>
+    Effect.gen(function* () {
+      const transports = yield* Transports
+      const endpoint = yield* transports.bind("udp://127.0.0.1:0")
+      const client = yield* transports.connect(`udp://127.0.0.1:${(endpoint.localAddress as { port: number }).port}`)
+      const error = yield* Tls.upgrade(client).pipe(Effect.flip)
+      expect(error.reason).toBe("UnsupportedTransport")
+      expect(error.message).toContain("DTLS")
+    }).pipe(Effect.scoped)
+  )
+})

@@ -11,4 +11,4 @@ export {
   type TestServerCert,
   writeTestPki
 } from "./certs.ts"
-export { type InstalledPackage, type PackedPackage, packAndInstall, packPackage } from "./pack.ts"
+export { type InstalledPackage, lintPublished, type PackedPackage, packAndInstall, packPackage } from "./pack.ts"

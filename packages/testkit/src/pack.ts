@@ -66,3 +66,33 @@ export const packAndInstall = (packageDir: string, extraPackageDirs: ReadonlyArr
 /** The `package.json` of an installed dependency in a fresh project. */
 export const readInstalledManifest = (project: string, name: string): Record<string, unknown> =>
   JSON.parse(readFileSync(join(project, "node_modules", name, "package.json"), "utf8"))
+
+/**
+ * publint (strict) on an installed package folder and Are The Types Wrong (ESM-only profile: node16 from ESM and
+ * bundlers) on its tarball. Both tools come from the calling package's devDependencies (`binDir`). Returns the
+ * problems each found; empty arrays mean clean.
+ */
+export const lintPublished = (
+  binDir: string,
+  installedDir: string,
+  tarball: string
+): { readonly publint: ReadonlyArray<string>; readonly attw: ReadonlyArray<string> } => {
+  const publint = run(join(binDir, "publint"), ["--strict", installedDir], installedDir)
+  const publintProblems = /All good|no issues/i.test(publint)
+    ? []
+    : publint.split("\n").filter((line) => line.trim().length > 0)
+  // attw exits non-zero on a problem in the profile; CommonJS and node10 resolution are out of scope for ESM-only.
+  let attw: string
+  try {
+    attw = run(join(binDir, "attw"), [tarball, "--profile", "esm-only", "--no-color", "--no-emoji"], installedDir)
+  } catch (error) {
+    attw = String((error as { stdout?: unknown }).stdout ?? error)
+    return { publint: publintProblems, attw: [attw] }
+  }
+  const attwProblems = attw
+    .split("\n")
+    .filter((line) => line.includes("/docs/problems/") && !line.startsWith("(ignored per resolution)"))
+  if (!/node16 \(from ESM\)\s*│\s*\S* ?\(ESM\)/.test(attw))
+    attwProblems.push("node16 (from ESM) does not resolve to ESM")
+  return { publint: publintProblems, attw: attwProblems }
+}

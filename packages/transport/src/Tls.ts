@@ -74,9 +74,8 @@ export const upgrade = (
     // From here on a failure leaves the stream in an unknown state (half a handshake): close it.
     const secured = yield* (
       options.role === "server"
-        ? Effect.flatMap(
-            tlsServerSecureContextOptions(options, { scheme: "tcp", url }),
-            (contextOptions) => secureServerSocket(contextOptions, options as ListenOptions, url, timeout)(raw.socket)
+        ? Effect.flatMap(tlsServerSecureContextOptions(options, { scheme: "tcp", url }), (contextOptions) =>
+            secureServerSocket(contextOptions, options as ListenOptions, url, timeout)(raw.socket)
           )
         : secureClientSocket(
             raw.socket,
@@ -95,8 +94,6 @@ export const upgrade = (
       url: connection.url,
       role: connection.role,
       tls: secured.details,
-      ...(connection.url.kind === "unix"
-        ? { unixPath: { local: "", remote: connection.url.path } }
-        : {})
+      ...(connection.url.kind === "unix" ? { unixPath: { local: "", remote: connection.url.path } } : {})
     })
   })

@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { makeTestPki, type TestPki, writeTestPki } from "@netdial/testkit"
 import { Effect, Option } from "effect"
 import { tlsProblemOf } from "../../src/internal/classify.ts"
-import { handshake, peerIdentity, tlsClientConnectOptions } from "../../src/internal/tlsClient.ts"
+import { handshake, lateError, peerIdentity, tlsClientConnectOptions } from "../../src/internal/tlsClient.ts"
 import type { TlsClientOptions } from "../../src/TlsOptions.ts"
 import type { TransportError } from "../../src/TransportError.ts"
 
@@ -105,12 +105,10 @@ const dial = (port: number, opts: TlsClientOptions, target: DialTarget = {}) =>
     const context = { host, isIpLiteral: net.isIP(host) !== 0, scheme: target.scheme ?? "tls" }
     const options = yield* tlsClientConnectOptions(opts, context)
     const socket = tls.connect({ ...options, host: "127.0.0.1", port })
-    const lateErrors: Array<Error & { code?: string }> = []
     yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
     const details = yield* handshake(socket, opts, context).pipe(Effect.timeout("10 seconds"))
-    // Errors after the handshake (a TLS 1.3 server refusing our certificate) belong to the caller from here on.
-    socket.on("error", (error) => lateErrors.push(error))
-    return { socket, details, lateErrors }
+    // Errors after the handshake (a TLS 1.3 server refusing our certificate) are kept by the handshake's guard.
+    return { socket, details, late: () => lateError(socket) as (Error & { code?: string }) | undefined }
   })
 
 const dialError = (port: number, opts: TlsClientOptions, target: DialTarget = {}) =>
@@ -119,10 +117,10 @@ const dialError = (port: number, opts: TlsClientOptions, target: DialTarget = {}
     Effect.tap((error) => Effect.sync(() => expect(error._tag).toBe("TransportError")))
   )
 
-/** Polls a condition on the real clock: at most 100 × 20 ms. */
+/** Polls a condition on the real clock: at most 250 × 20 ms. */
 const eventually = (condition: () => boolean) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 100 && !condition(); i++) yield* Effect.sleep("20 millis")
+    for (let i = 0; i < 250 && !condition(); i++) yield* Effect.sleep("20 millis")
     expect(condition()).toBe(true)
   })
 
@@ -586,9 +584,11 @@ describe("handshake: client certificates", () => {
   it.live("TLS 1.3 without a certificate: our side finishes, then the server's alert arrives as a socket error", () =>
     Effect.gen(function* () {
       const server = yield* tlsServer(requiring())
-      const { lateErrors } = yield* dial(server.port, trusting())
-      yield* eventually(() => lateErrors.length === 1)
-      expect(lateErrors[0]!.code).toBe("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED")
+      // No error listener of ours: the handshake's guard keeps the error (Node would otherwise throw it).
+      const { late, socket } = yield* dial(server.port, trusting())
+      yield* eventually(() => late() !== undefined)
+      expect(late()!.code).toBe("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED")
+      expect(socket.destroyed).toBe(true)
       yield* eventually(() => server.clientErrors.length === 1)
       expect(server.clientErrors[0]!.code).toBe("ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE")
     })

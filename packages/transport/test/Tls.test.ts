@@ -1,5 +1,5 @@
-import { makeTestPki } from "@netdial/testkit"
 import { expect, layer } from "@effect/vitest"
+import { makeTestPki } from "@netdial/testkit"
 import { Duration, Effect } from "effect"
 import { type Connection, Tls, Transports } from "../src/index.ts"
 
@@ -86,9 +86,9 @@ layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) =
     Effect.gen(function* () {
       const transports = yield* Transports
       const listener = yield* transports.listen("tcp://127.0.0.1:0")
-      yield* listener.serve((c) => send(c, "500 what?\r\n").pipe(Effect.andThen(Effect.sleep(Duration.seconds(2))))).pipe(
-        Effect.forkScoped
-      )
+      yield* listener
+        .serve((c) => send(c, "500 what?\r\n").pipe(Effect.andThen(Effect.sleep(Duration.seconds(2)))))
+        .pipe(Effect.forkScoped)
       const client = yield* transports.connect(`tcp://localhost:${listener.url.port}`)
       const error = yield* Tls.upgrade(client, { handshakeTimeout: "5 seconds" }).pipe(Effect.flip)
       expect(["UnexpectedPlaintext", "TlsHandshakeFailed"]).toContain(error.reason)

@@ -11,6 +11,7 @@ import { defaultConnectTimeout } from "../SocketOptions.ts"
 import type { TlsDetails } from "../TlsInfo.ts"
 import type { TlsClientOptions } from "../TlsOptions.ts"
 import { TransportError } from "../TransportError.ts"
+import { classify } from "./classify.ts"
 import type { Secured } from "./listen.ts"
 import { handshake, tlsClientConnectOptions } from "./tlsClient.ts"
 import { secureServerHandshake, tlsServerSecureContextOptions } from "./tlsServer.ts"
@@ -47,6 +48,42 @@ export const withHandshakeTimeout = <A>(
   )
 }
 
+/**
+ * A listener for the whole life of a TLS socket: OpenSSL can fail inside `tls.connect` itself (no protocol in the
+ * version range, say) and Node then emits `error` on the next tick, when no handshake listener may be attached;
+ * without this the process would die of an unhandled `error` event. Keeps the first error for `failedAtStart`.
+ */
+const sinkErrors = (socket: Tls.TLSSocket): { error: unknown } => {
+  const early: { error: unknown } = { error: undefined }
+  socket.on("error", (error) => {
+    early.error ??= error
+  })
+  return early
+}
+
+/** The socket died while being set up: wait the tick for its error, then report that error. */
+const failedAtStart = (
+  socket: Tls.TLSSocket,
+  early: { error: unknown },
+  context: { readonly url: string; readonly address: string | undefined }
+): Effect.Effect<never, TransportError> =>
+  Effect.callback<never, TransportError>((resume) => {
+    setImmediate(() => {
+      socket.destroy()
+      const error =
+        early.error ?? Object.assign(new Error("the TLS socket closed during setup"), { code: "ECONNRESET" })
+      resume(
+        Effect.fail(
+          classify(error, {
+            url: context.url,
+            ...(context.address !== undefined ? { address: context.address } : {}),
+            operation: "handshake"
+          })
+        )
+      )
+    })
+  })
+
 export interface ClientTlsTarget {
   /** The name (or IP literal) the peer must prove, and the SNI when it is a name. */
   readonly host: string
@@ -77,6 +114,8 @@ export const secureClientSocket = (
     return yield* withHandshakeTimeout(
       Effect.suspend(() => {
         const tlsSocket = Tls.connect({ ...connectOptions, socket })
+        const early = sinkErrors(tlsSocket)
+        if (tlsSocket.destroyed) return failedAtStart(tlsSocket, early, context)
         return Effect.map(
           handshake(tlsSocket, options, context),
           (details): Secured => ({ socket: tlsSocket, details })
@@ -113,6 +152,8 @@ export const secureServerSocket =
     return withHandshakeTimeout(
       Effect.suspend(() => {
         const tlsSocket = new Tls.TLSSocket(socket, { isServer: true, ...contextOptions })
+        const early = sinkErrors(tlsSocket)
+        if (tlsSocket.destroyed) return failedAtStart(tlsSocket, early, { url, address })
         socket.resume()
         return Effect.map(
           secureServerHandshake(tlsSocket, options, { url, ...(address !== undefined ? { address } : {}) }),

@@ -41,7 +41,7 @@ const tlsProblemsByCode: Record<string, TlsProblem> = {
   CERT_HAS_EXPIRED: "Expired",
   CERT_NOT_YET_VALID: "NotYetValid",
   DEPTH_ZERO_SELF_SIGNED_CERT: "SelfSigned",
-  SELF_SIGNED_CERT_IN_CHAIN: "SelfSigned",
+  SELF_SIGNED_CERT_IN_CHAIN: "UnknownCa", // the chain ends in a root nobody trusts here
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: "UnknownCa",
   UNABLE_TO_GET_ISSUER_CERT: "UnknownCa",
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "UnknownCa",
@@ -62,7 +62,6 @@ const tlsProblemsByCode: Record<string, TlsProblem> = {
   ERR_SSL_PACKET_LENGTH_TOO_LONG: "NotTls",
   ERR_SSL_RECORD_LAYER_FAILURE: "NotTls",
   ERR_SSL_NO_SHARED_CIPHER: "NoSharedCipher",
-  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: "NoSharedCipher",
   ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM: "NoSharedCipher",
   ERR_SSL_LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED: "ProtocolVersion",
   ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: "PeerCertificateRequired",
@@ -71,14 +70,32 @@ const tlsProblemsByCode: Record<string, TlsProblem> = {
   ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: "PeerRejectedCertificate",
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: "PeerRejectedCertificate",
   ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: "PeerRejectedCertificate",
-  ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR: "PeerRejectedCertificate"
+  ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR: "PeerRejectedCertificate",
+  // OpenSSL 3.2+ (Node 24) spells the SSLv3-era alerts "ssl/tls alert …"
+  "ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE": "PeerRejectedCertificate",
+  "ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_EXPIRED": "PeerRejectedCertificate",
+  "ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_UNKNOWN": "PeerRejectedCertificate",
+  "ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_REVOKED": "PeerRejectedCertificate",
+  "ERR_SSL_SSL/TLS_ALERT_UNSUPPORTED_CERTIFICATE": "PeerRejectedCertificate",
+  ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: "Other",
+  "ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE": "Other",
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: "Other"
+}
+
+/** Some codes say more than their problem class; these get their own advice. */
+const codeAdvice: Record<string, string> = {
+  ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: "no ALPN protocol is offered by both sides (`alpn`)",
+  "ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE":
+    "the peer aborted the handshake: no cipher suite or signature algorithm in common, or it requires a client certificate (`cert`/`key`)",
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE:
+    "the peer aborted the handshake: no cipher suite or signature algorithm in common, or it requires a client certificate (`cert`/`key`)"
 }
 
 const tlsAdvice: Record<TlsProblem, string> = {
   Expired: "the peer's certificate has expired; renew it (or fix the clock)",
   NotYetValid: "the peer's certificate is not valid yet; check the clock on both sides",
   SelfSigned:
-    "the peer's certificate is self-signed; trust it with `ca`, pin it with `peerFingerprint`, or set `allowSelfSigned` if you accept the risk",
+    "the peer's certificate is self-signed; trust it with `ca`, or pin it with `peerFingerprint` plus `verifyPeer: false`, or set `allowSelfSigned` if you accept the risk",
   UnknownCa: "the peer's certificate is signed by a CA that is not trusted; pass the CA with `ca` (PEM text or a file)",
   HostnameMismatch:
     "the peer's certificate is not valid for the name dialed; connect by a name in its subjectAltName, or set `peerName`",
@@ -134,7 +151,7 @@ export const classify = (error: unknown, context: ErrorContext): TransportError 
     const detail = (error as NodeErrorLike | undefined)?.message
     return new TransportError({
       reason: "TlsHandshakeFailed",
-      message: `TLS handshake with ${where ?? "the peer"} failed: ${tlsAdvice[tlsProblem]}${typeof detail === "string" && detail.length > 0 ? ` (${code}: ${detail})` : ` (${code})`}`,
+      message: `TLS handshake with ${where ?? "the peer"} failed: ${(code !== undefined ? codeAdvice[code] : undefined) ?? tlsAdvice[tlsProblem]}${typeof detail === "string" && detail.length > 0 ? ` (${code}: ${detail})` : ` (${code})`}`,
       tlsProblem,
       ...optional({ url: context.url, address: context.address, code }),
       operation: context.operation,

@@ -16,8 +16,6 @@ import type { TlsDetails } from "../TlsInfo.ts"
 import { TransportError } from "../TransportError.ts"
 import { classify } from "./classify.ts"
 
-const ignore = () => {}
-
 export interface StreamMeta {
   readonly url: TransportUrl
   readonly role: "client" | "server"
@@ -87,9 +85,13 @@ export const makeStreamConnection = (
 ): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function* () {
     let current: Net.Socket = socket
-    // Errors also reach readers and writers; this listener only keeps an error on an idle connection (no reader
-    // attached) from becoming an uncaught exception.
-    socket.on("error", ignore)
+    // Errors also reach readers and writers; this listener keeps an error on an idle connection (no reader
+    // attached) from becoming an uncaught exception, and remembers it for a reader that comes later.
+    let firstError: unknown
+    const remember = (error: unknown) => {
+      firstError ??= error
+    }
+    socket.on("error", remember)
     const scope = yield* Effect.scope
     yield* Scope.addFinalizerExit(scope, (exit) =>
       Exit.isSuccess(exit) ? flushThenDestroy(current) : Effect.sync(() => current.destroy())
@@ -115,8 +117,21 @@ export const makeStreamConnection = (
     const localAddress = addressOf(socket, "local", meta.unixPath?.local)
     const remoteAddress = addressOf(socket, "remote", meta.unixPath?.remote)
     const where = formatAddress(remoteAddress)
+    // A reader attached after the socket died would wait for events that already happened: its pulls fail at once.
+    // (Checked when the reader is acquired, not per pull: a live reader must still deliver bytes read before EOF.)
+    const reader: Socket.Socket["reader"] = Effect.map(base.reader, (r) => {
+      if (!(current.destroyed && current.readableLength === 0)) return r
+      const dead = new Socket.SocketError({
+        reason:
+          firstError !== undefined
+            ? new Socket.SocketReadError({ cause: firstError })
+            : new Socket.SocketCloseError({ code: 1000 })
+      })
+      return { ...r, pull: Effect.fail(dead) }
+    })
     const connection: Connection = {
       ...base,
+      reader,
       writer,
       url: meta.url,
       role: meta.role,
@@ -144,7 +159,7 @@ export const makeStreamConnection = (
     registerRaw(connection, {
       socket: socket as Net.Socket,
       replace: (next) => {
-        next.on("error", ignore)
+        next.on("error", remember)
         current = next
       }
     })

@@ -18,14 +18,20 @@ const readUntil = (connection: Connection, marker: string) =>
     return got
   })
 
+/** A plaintext TCP connection on loopback, both ends; the client dialed "localhost" (the name TLS will verify). */
+const plaintextPair = Effect.gen(function* () {
+  const transports = yield* Transports
+  const listener = yield* transports.listen("tcp://127.0.0.1:0")
+  const client = yield* transports.connect(`tcp://localhost:${listener.url.port}`)
+  const server = yield* listener.accept
+  return { client, server }
+})
+
 layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) => {
   it.effect("a plaintext connection becomes TLS on both sides (the STARTTLS switch), then carries data", () =>
     Effect.gen(function* () {
       const pki = yield* Effect.promise(() => makeTestPki())
-      const transports = yield* Transports
-      const listener = yield* transports.listen("tcp://127.0.0.1:0")
-      const client = yield* transports.connect(`tcp://localhost:${listener.url.port}`)
-      const server = yield* listener.accept
+      const { client, server } = yield* plaintextPair
       yield* send(client, "STARTTLS\r\n")
       expect(yield* readUntil(server, "\r\n")).toBe("STARTTLS\r\n")
       yield* send(server, "220 go ahead\r\n")
@@ -51,10 +57,7 @@ layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) =
   it.effect("plaintext bytes waiting at upgrade time are refused (response injection) and the connection closed", () =>
     Effect.gen(function* () {
       const pki = yield* Effect.promise(() => makeTestPki())
-      const transports = yield* Transports
-      const listener = yield* transports.listen("tcp://127.0.0.1:0")
-      const client = yield* transports.connect(`tcp://localhost:${listener.url.port}`)
-      const server = yield* listener.accept
+      const { client, server } = yield* plaintextPair
       yield* send(server, "220 go ahead\r\n")
       expect(yield* readUntil(client, "\r\n")).toBe("220 go ahead\r\n")
       // the attacker's line arrives after the reply was read, and waits in the buffer

@@ -190,23 +190,11 @@ export const spawnProcess = (
             await waitExit(child, 2000)
           }
         }
-        // children the tool forked (socat `fork`, `EXEC:cat`) are in the same group: sweep them too
+        // children the tool forked (socat `fork`, `EXEC:cat`) are in the same group: sweep them too. (Not waited
+        // for: once their parent is gone they are reaped by init, which in some sandboxes takes a second or two.)
         signalGroup(child, "SIGKILL")
         child.stdin.destroy()
         child.stdout.destroy()
         child.stderr.destroy()
       })
   )
-
-/** Runs a process to completion (bounded by `timeout`) and returns its exit and output; killed at scope end anyway. */
-export const runProcess = (
-  command: string,
-  args: ReadonlyArray<string>,
-  options: { readonly cwd?: string; readonly timeout?: Duration.Input } = {}
-): Effect.Effect<{ readonly exit: Exit; readonly stdout: string; readonly stderr: string }, ProcessError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const process = yield* spawnProcess(command, args, options.cwd === undefined ? {} : { cwd: options.cwd })
-    yield* process.endInput
-    const exit = yield* process.exited(options.timeout ?? "15 seconds")
-    return { exit, stdout: process.stdout(), stderr: process.stderr() }
-  })

@@ -59,12 +59,8 @@ const detectPhp = (): Php => {
   const base = ["-n", "-d", "display_errors=stderr"]
   const plain = probe(base)
   if (plain === undefined) {
-    return {
-      ...tool(false, "php (the `php` CLI is not installed or not on PATH)"),
-      args: base,
-      version: "",
-      tls: tool(false, "php with openssl")
-    }
+    const missing = tool(false, "php (the `php` CLI is not installed or not on PATH)")
+    return { ...missing, args: base, version: "", tls: missing }
   }
   const [major = 0] = plain.version.split(".").map(Number)
   if (major < 8) {

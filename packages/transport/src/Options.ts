@@ -31,6 +31,18 @@ export const BindOptions = Schema.Struct({
 })
 export type BindOptions = typeof BindOptions.Type
 
+const decoders = new WeakMap<object, (input: unknown) => ReturnType<ReturnType<typeof Schema.decodeUnknownResult>>>()
+
+/** One strict decoder per schema, built once. */
+const decoderOf = (schema: Schema.Top) => {
+  let decoder = decoders.get(schema)
+  if (decoder === undefined) {
+    decoder = Schema.decodeUnknownResult(schema as never, { onExcessProperty: "error", errors: "all" })
+    decoders.set(schema, decoder)
+  }
+  return decoder
+}
+
 /** Decodes options strictly; the error names the offending key and what was expected. */
 export const decodeOptions = <S extends Schema.Top & { readonly DecodingServices: never }>(
   schema: S,
@@ -38,9 +50,11 @@ export const decodeOptions = <S extends Schema.Top & { readonly DecodingServices
   input: unknown
 ): Effect.Effect<S["Type"], TransportError> =>
   Effect.suspend(() => {
-    const result = Schema.decodeUnknownResult(schema as never, { onExcessProperty: "error", errors: "all" })(
-      input ?? {}
-    )
+    // The common call passes no options: nothing to check.
+    if (input === undefined || (typeof input === "object" && input !== null && Object.keys(input).length === 0)) {
+      return Effect.succeed({} as S["Type"])
+    }
+    const result = decoderOf(schema)(input)
     return result._tag === "Success"
       ? Effect.succeed(result.success as S["Type"])
       : Effect.fail(

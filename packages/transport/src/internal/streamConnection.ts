@@ -51,7 +51,9 @@ export const formatAddress = (address: NetAddress.SocketAddress): string =>
  */
 export const flushThenDestroy = (socket: Net.Socket, graceMs = 5000): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
-    if (socket.destroyed || socket.writableFinished || !socket.writable) {
+    // Nothing left to flush: done. (`writableEnded` alone is not enough: after `end()` — a released writer — the
+    // last writes may still be on their way to the kernel, so wait for `finish` below.)
+    if (socket.destroyed || socket.writableFinished || (!socket.writable && !socket.writableEnded)) {
       socket.destroy()
       resume(Effect.void)
       return
@@ -68,7 +70,7 @@ export const flushThenDestroy = (socket: Net.Socket, graceMs = 5000): Effect.Eff
     socket.once("finish", finish)
     socket.once("close", finish)
     socket.once("error", finish)
-    socket.end()
+    if (!socket.writableEnded) socket.end()
     return Effect.sync(() => {
       clearTimeout(timer)
       socket.destroy()

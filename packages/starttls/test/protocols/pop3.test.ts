@@ -1,0 +1,263 @@
+import { describe, expect, layer, it as plain } from "@effect/vitest"
+import { Transports } from "@netdial/transport"
+import { type Duration, Effect } from "effect"
+import type { Policy } from "../../src/Protocol.ts"
+import { pop3, status } from "../../src/protocols/pop3.ts"
+import * as Session from "../../src/Session.ts"
+import { type Delivery, deliveries, type Step, scriptedServer } from "../support/scripted.ts"
+
+const protocol = pop3
+
+interface Options {
+  readonly delivery?: Delivery
+  readonly policy?: Policy
+  readonly stepTimeout?: Duration.Input
+  /** Connect, then upgrade before the dialogue (the implicit-TLS form) and run `discover`. */
+  readonly implicit?: boolean
+}
+
+/** Runs the client dialogue against `script`; returns the outcome and (after a success) what the server saw. */
+const dialogue = (script: ReadonlyArray<Step>, options: Options = {}) =>
+  Effect.gen(function* () {
+    // The trailing pause keeps the fake server open while the client reads its last reply: a TLS connection
+    // closed right after a write can lose that write (transport: the writer's end() makes flushThenDestroy skip
+    // the flush), which would turn the last reply into "Closed".
+    const run = yield* scriptedServer([...script, { sleep: 300 }], options.delivery ?? "as-written")
+    const transports = yield* Transports
+    const connection = yield* transports.connect(run.url)
+    const session = yield* Session.make(connection, {
+      protocol: protocol.name,
+      stepTimeout: options.stepTimeout ?? "5 seconds"
+    })
+    const tls = { ca: run.pki.ca.certPem, peerName: "localhost" }
+    const dialogueOptions = { policy: options.policy ?? "required", tls, clientName: "localhost", domain: "localhost" }
+    if (options.implicit === true) yield* session.upgrade(tls)
+    const outcome =
+      options.implicit === true
+        ? protocol.discover(session, dialogueOptions)
+        : protocol.startTls(session, dialogueOptions)
+    return { run, outcome }
+  })
+
+const succeeds = (script: ReadonlyArray<Step>, options: Options = {}) =>
+  Effect.gen(function* () {
+    const { run, outcome } = yield* dialogue(script, options)
+    const result = yield* outcome
+    const seen = (yield* run.done).map((s) => (typeof s === "string" ? s : new TextDecoder().decode(s)))
+    return { result, seen }
+  })
+
+const fails = (script: ReadonlyArray<Step>, options: Options = {}) =>
+  Effect.gen(function* () {
+    const { outcome } = yield* dialogue(script, options)
+    return yield* Effect.flip(outcome)
+  })
+
+const greeting = "+OK Dovecot (Debian) ready.\r\n"
+const plainCaps = ["CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "STLS", "USER", "SASL PLAIN"]
+const tlsCaps = ["CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "USER", "SASL PLAIN"]
+const capa = (lines: ReadonlyArray<string>) => `+OK\r\n${lines.map((line) => `${line}\r\n`).join("")}.\r\n`
+
+/** Dovecot 2.3.19 [V], byte for byte. */
+const reference: ReadonlyArray<Step> = [
+  { send: greeting },
+  { expect: "CAPA\r\n" },
+  { send: capa(plainCaps) },
+  { expect: "STLS\r\n" },
+  { send: "+OK Begin TLS negotiation now.\r\n" },
+  { startTls: true },
+  { expect: "CAPA\r\n" },
+  { send: capa(tlsCaps) }
+]
+
+const upToStls: ReadonlyArray<Step> = [
+  { send: greeting },
+  { expect: "CAPA\r\n" },
+  { send: capa(plainCaps) },
+  { expect: "STLS\r\n" }
+]
+
+describe("pop3 parsers", () => {
+  plain("status indicators are whole words", () => {
+    expect(status("+OK")).toBe("+OK")
+    expect(status("+OK Begin TLS negotiation now.")).toBe("+OK")
+    expect(status("-ERR not now")).toBe("-ERR")
+    expect(status("+OKAY")).toBeUndefined()
+    expect(status("-ERRORS")).toBeUndefined()
+    expect(status("OK")).toBeUndefined()
+    expect(status(" +OK")).toBeUndefined()
+  })
+  plain("ports and name", () => {
+    expect([pop3.name, pop3.plainPort, pop3.implicitPort]).toEqual(["pop3", 110, 995])
+  })
+})
+
+layer(Transports.layerNode, { excludeTestServices: true })("pop3 STLS", (it) => {
+  for (const delivery of deliveries) {
+    it.effect(`the Dovecot dialogue, ${delivery}`, () =>
+      Effect.gen(function* () {
+        const { result, seen } = yield* succeeds(reference, { delivery })
+        expect(result.protocol).toBe("pop3")
+        expect(result.encrypted).toBe(true)
+        expect(result.tls?.authorized).toBe(true)
+        expect(result.capabilities).toEqual(tlsCaps)
+        expect(result.capabilitiesBeforeTls).toEqual(plainCaps)
+        expect(seen).toEqual(["CAPA\r\n", "STLS\r\n", "CAPA\r\n"])
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect(`dot-stuffed CAPA lines and an APOP greeting, ${delivery}`, () =>
+      Effect.gen(function* () {
+        const { result } = yield* succeeds(
+          [
+            { send: "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n" },
+            { expect: "CAPA\r\n" },
+            { send: "+OK Capability list follows\r\n..\r\n...X-DOTS\r\nSTLS\r\nUSER\r\n.\r\n" },
+            { expect: "STLS\r\n" },
+            { send: "+OK\r\n" },
+            { startTls: true },
+            { expect: "CAPA\r\n" },
+            { send: "+OK\r\n..STLS\r\nSASL SCRAM-SHA-256\r\n.\r\n" }
+          ],
+          { delivery }
+        )
+        expect(result.capabilitiesBeforeTls).toEqual([".", "..X-DOTS", "STLS", "USER"])
+        // ".STLS" after unstuffing is not STLS; USER (plaintext passwords) is gone after TLS
+        expect(result.capabilities).toEqual([".STLS", "SASL SCRAM-SHA-256"])
+      }).pipe(Effect.scoped)
+    )
+  }
+
+  it.effect("capabilities differ before and after TLS: only the post-TLS CAPA counts", () =>
+    Effect.gen(function* () {
+      const { result } = yield* succeeds([
+        { send: greeting },
+        { expect: "CAPA\r\n" },
+        { send: capa(["STLS", "USER", "SASL PLAIN LOGIN"]) },
+        { expect: "STLS\r\n" },
+        { send: "+OK Begin TLS negotiation now.\r\n" },
+        { startTls: true },
+        { expect: "CAPA\r\n" },
+        { send: capa(["SASL SCRAM-SHA-256", "IMPLEMENTATION test"]) }
+      ])
+      expect(result.capabilities).toEqual(["SASL SCRAM-SHA-256", "IMPLEMENTATION test"])
+      expect(result.capabilitiesBeforeTls).toEqual(["STLS", "USER", "SASL PLAIN LOGIN"])
+    }).pipe(Effect.scoped)
+  )
+
+  const noStls: ReadonlyArray<Step> = [
+    { send: greeting },
+    { expect: "CAPA\r\n" },
+    { send: capa(["TOP", "USER", "SASL PLAIN"]) }
+  ]
+
+  it.effect("STLS not advertised (stripped): CapabilityMissing when required", () =>
+    Effect.gen(function* () {
+      const error = yield* fails(noStls)
+      expect(error.reason).toBe("CapabilityMissing")
+      expect(error.protocol).toBe("pop3")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("STLS not advertised: plaintext result when opportunistic", () =>
+    Effect.gen(function* () {
+      const { result } = yield* succeeds(noStls, { policy: "opportunistic" })
+      expect(result.encrypted).toBe(false)
+      expect(result.tls).toBeUndefined()
+      expect(result.capabilities).toEqual(["TOP", "USER", "SASL PLAIN"])
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("no CAPA at all (-ERR): CapabilityMissing when required", () =>
+    Effect.gen(function* () {
+      const error = yield* fails([{ send: greeting }, { expect: "CAPA\r\n" }, { send: "-ERR unknown command\r\n" }])
+      expect(error.reason).toBe("CapabilityMissing")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("refused (-ERR): Refused when required", () =>
+    Effect.gen(function* () {
+      const error = yield* fails([...upToStls, { send: "-ERR TLS not available\r\n" }])
+      expect(error.reason).toBe("Refused")
+      expect(error.step).toBe("upgrade")
+      expect(error.reply).toBe("-ERR TLS not available")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("refused: plaintext result when opportunistic", () =>
+    Effect.gen(function* () {
+      const { result } = yield* succeeds([...upToStls, { send: "-ERR not now\r\n" }], { policy: "opportunistic" })
+      expect(result.encrypted).toBe(false)
+      expect(result.capabilities).toEqual(plainCaps)
+    }).pipe(Effect.scoped)
+  )
+
+  for (const reply of ["+OKAY", "OK Begin TLS", "+ go", "220 ready"]) {
+    it.effect(`wrong success reply (${reply}): UnexpectedReply, even when opportunistic`, () =>
+      Effect.gen(function* () {
+        const error = yield* fails([...upToStls, { send: `${reply}\r\n` }], { policy: "opportunistic" })
+        expect(error.reason).toBe("UnexpectedReply")
+        expect(error.step).toBe("upgrade")
+      }).pipe(Effect.scoped)
+    )
+  }
+
+  it.effect("connection closed after STLS: Closed", () =>
+    Effect.gen(function* () {
+      const error = yield* fails([...upToStls, { close: true }])
+      expect(error.reason).toBe("Closed")
+      expect(error.step).toBe("upgrade")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("silence after STLS: TimedOut", () =>
+    Effect.gen(function* () {
+      const started = Date.now()
+      const error = yield* fails([...upToStls, { sleep: 10_000 }], { stepTimeout: "1 second" })
+      expect(error.reason).toBe("TimedOut")
+      expect(error.step).toBe("upgrade")
+      expect(Date.now() - started).toBeLessThan(8000)
+    }).pipe(Effect.scoped)
+  )
+
+  for (const delivery of ["as-written", "batched"] as const) {
+    it.effect(`bytes glued to the STLS +OK (response injection): Injection, ${delivery}`, () =>
+      Effect.gen(function* () {
+        const injected = `+OK Begin TLS negotiation now.\r\n${capa(["USER", "SASL PLAIN"])}`
+        const error = yield* fails([...upToStls, { send: injected }], { delivery })
+        expect(error.reason).toBe("Injection")
+        expect(error.step).toBe("upgrade")
+        expect(error.reply).toContain("SASL PLAIN")
+      }).pipe(Effect.scoped)
+    )
+  }
+
+  it.effect("greeting -ERR: ServiceUnavailable", () =>
+    Effect.gen(function* () {
+      const error = yield* fails([{ send: "-ERR too busy\r\n" }], { policy: "opportunistic" })
+      expect(error.reason).toBe("ServiceUnavailable")
+      expect(error.step).toBe("greeting")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("greeting that is not POP3: UnexpectedReply", () =>
+    Effect.gen(function* () {
+      const error = yield* fails([{ send: "220 smtp.example ESMTP\r\n" }])
+      expect(error.reason).toBe("UnexpectedReply")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("discover over implicit TLS: greeting and CAPA only", () =>
+    Effect.gen(function* () {
+      const { result, seen } = yield* succeeds(
+        [{ startTls: true }, { send: greeting }, { expect: "CAPA\r\n" }, { send: capa(tlsCaps) }],
+        { implicit: true }
+      )
+      expect(result.encrypted).toBe(true)
+      expect(result.tls?.authorized).toBe(true)
+      expect(result.capabilities).toEqual(tlsCaps)
+      expect(result.capabilitiesBeforeTls).toEqual([])
+      expect(seen).toEqual(["CAPA\r\n"])
+    }).pipe(Effect.scoped)
+  )
+})

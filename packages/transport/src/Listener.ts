@@ -27,12 +27,13 @@ export interface Listener {
   /** Every connection, each living in the scope the stream runs in. For long-running servers prefer `serve`. */
   readonly connections: Stream.Stream<Connection, TransportError, Scope.Scope>
   /**
-   * Accepts forever, running `handler` for each connection in its own fiber and scope; the connection is closed when
-   * the handler ends, fails or is interrupted. Handler failures are logged and do not stop the server.
+   * Accepts forever, running `handler` for each connection in its own fiber and scope (what the handler acquires —
+   * reader, writer, finalizers — is released with it); the connection is closed when the handler ends, fails or is
+   * interrupted. Handler failures are logged and do not stop the server.
    */
   readonly serve: <E, R>(
     handler: (connection: Connection) => Effect.Effect<void, E, R>
-  ) => Effect.Effect<never, TransportError, R>
+  ) => Effect.Effect<never, TransportError, Exclude<R, Scope.Scope>>
   readonly stats: Effect.Effect<ListenerStats>
   /** Stops listening now (also done when the listener's scope closes). */
   readonly close: Effect.Effect<void>

@@ -97,6 +97,19 @@ layer(Transports.layerNode, { excludeTestServices: true })("Transports on Node",
     }).pipe(Effect.scoped)
   )
 
+  it.effect("serve: each handler runs in its connection's scope, released when the handler ends", () =>
+    Effect.gen(function* () {
+      const transports = yield* Transports
+      const listener = yield* transports.listen("tcp://127.0.0.1:0")
+      let released = 0
+      yield* listener.serve(() => Effect.addFinalizer(() => Effect.sync(() => released++))).pipe(Effect.forkScoped)
+      for (let i = 0; i < 3; i++) yield* Effect.scoped(transports.connect(listener.url))
+      for (let i = 0; i < 100 && released < 3; i++) yield* Effect.sleep("10 millis")
+      // the server is still running, and every finished handler's finalizers have run
+      expect(released).toBe(3)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("tcp: Socket.toStream of effect/socket works on a connection", () =>
     Effect.gen(function* () {
       const transports = yield* Transports

@@ -130,11 +130,24 @@ const summarize = (url: InetTransportUrl, failures: ReadonlyArray<AttemptFailure
   })
 }
 
-/** Connects with Happy Eyeballs; interruption (or the timeout) destroys every attempt. */
+const timedOut = (url: InetTransportUrl, settings: DialSettings, what: string) =>
+  new TransportError({
+    reason: "TimedOut",
+    message: `connect to ${url.hostname}:${url.port} timed out after ${Duration.format(settings.connectTimeout)} (connectTimeout, DNS included)${what}`,
+    url: String(url),
+    operation: "connect",
+    code: "ETIMEDOUT"
+  })
+
+/**
+ * Connects with Happy Eyeballs within `timeoutMs`; interruption or the deadline destroys every attempt. The deadline
+ * is a plain timer inside the callback rather than an Effect timeout race, which would fork two fibers per connect.
+ */
 export const connectAttempts = (
   url: InetTransportUrl,
   attempts: ReadonlyArray<Attempt>,
-  settings: DialSettings
+  settings: DialSettings,
+  timeoutMs: number = Duration.toMillis(settings.connectTimeout)
 ): Effect.Effect<Dialed, TransportError> => {
   if (attempts.length === 0) {
     return Effect.fail(
@@ -147,7 +160,8 @@ export const connectAttempts = (
     )
   }
   const keepAlive = settings.keepAlive
-  const dialing = Effect.callback<Dialed, TransportError>((resume) => {
+  return Effect.callback<Dialed, TransportError>((resume) => {
+    let timer: ReturnType<typeof setTimeout> | undefined
     const cancel = dial(
       attempts,
       {
@@ -160,50 +174,55 @@ export const connectAttempts = (
           keepAlive === undefined || typeof keepAlive === "boolean" ? undefined : Duration.toMillis(keepAlive)
       },
       (result) => {
+        if (timer !== undefined) clearTimeout(timer)
         if ("socket" in result) resume(Effect.succeed(result as Dialed))
         else resume(Effect.fail(summarize(url, result as ReadonlyArray<AttemptFailure>)))
       }
     )
-    return Effect.sync(cancel)
-  })
-  return dialing
-}
-
-const withConnectTimeout = <A>(
-  url: InetTransportUrl,
-  settings: DialSettings,
-  effect: Effect.Effect<A, TransportError>
-): Effect.Effect<A, TransportError> =>
-  !Number.isFinite(Duration.toMillis(settings.connectTimeout))
-    ? effect
-    : effect.pipe(
-        Effect.timeoutOrElse({
-          duration: settings.connectTimeout,
-          orElse: () =>
-            Effect.fail(
-              new TransportError({
-                reason: "TimedOut",
-                message: `connect to ${url.hostname}:${url.port} timed out after ${Duration.format(settings.connectTimeout)} (connectTimeout, DNS included)`,
-                url: String(url),
-                operation: "connect",
-                code: "ETIMEDOUT"
-              })
-            )
-        })
+    if (Number.isFinite(timeoutMs)) {
+      timer = setTimeout(
+        () => {
+          cancel()
+          resume(Effect.fail(timedOut(url, settings, `; tried ${attempts.map((a) => a.label).join(", ")}`)))
+        },
+        Math.max(0, timeoutMs)
       )
+    }
+    return Effect.sync(() => {
+      if (timer !== undefined) clearTimeout(timer)
+      cancel()
+    })
+  })
+}
 
 /** Resolve, order, check, connect. */
 export const dialInet = (
   url: InetTransportUrl,
   settings: DialSettings,
   resolver: AddressResolver.AddressResolver["Service"]
-): Effect.Effect<Dialed, TransportError> =>
-  withConnectTimeout(
-    url,
-    settings,
-    resolveAttempts(url, resolver).pipe(
-      Effect.map((attempts) => orderAttempts(attempts, settings.family)),
-      Effect.flatMap((attempts) => applyPolicy(url, attempts, settings.addressPolicy)),
-      Effect.flatMap((attempts) => connectAttempts(url, attempts, settings))
+): Effect.Effect<Dialed, TransportError> => {
+  const budget = Duration.toMillis(settings.connectTimeout)
+  if (url.hostKind !== "domain") {
+    // IP literal: no lookup, so the whole budget is the connect's own timer.
+    return resolveAttempts(url, resolver).pipe(
+      Effect.flatMap((attempts) => applyPolicy(url, orderAttempts(attempts, settings.family), settings.addressPolicy)),
+      Effect.flatMap((attempts) => connectAttempts(url, attempts, settings, budget))
     )
+  }
+  const started = Date.now()
+  const resolving = resolveAttempts(url, resolver)
+  return (
+    Number.isFinite(budget)
+      ? resolving.pipe(
+          Effect.timeoutOrElse({
+            duration: settings.connectTimeout,
+            orElse: () => Effect.fail(timedOut(url, settings, " while resolving the name"))
+          })
+        )
+      : resolving
+  ).pipe(
+    Effect.map((attempts) => orderAttempts(attempts, settings.family)),
+    Effect.flatMap((attempts) => applyPolicy(url, attempts, settings.addressPolicy)),
+    Effect.flatMap((attempts) => connectAttempts(url, attempts, settings, budget - (Date.now() - started)))
   )
+}

@@ -237,14 +237,16 @@ export const listenStream = (spec: ListenSpec): Effect.Effect<Listener, Transpor
       )
     )
 
-    const serve = <E, R>(handler: (connection: Connection) => Effect.Effect<void, E, R>) =>
+    const serve = <E, R>(handler: (connection: Connection) => Effect.Effect<void, E, R | Scope.Scope>) =>
       Effect.gen(function* () {
         while (true) {
           const scope = yield* Scope.make()
           const connection = yield* Scope.provide(accept, scope).pipe(
             Effect.onError(() => Scope.close(scope, Exit.void))
           )
-          yield* handler(connection).pipe(
+          // The handler runs in the connection's own scope: what it acquires (reader, writer, finalizers) is
+          // released when it ends, not when the server stops.
+          yield* Scope.provide(handler(connection), scope).pipe(
             Effect.catchCause((cause) =>
               Cause.hasInterruptsOnly(cause)
                 ? Effect.void
@@ -254,7 +256,7 @@ export const listenStream = (spec: ListenSpec): Effect.Effect<Listener, Transpor
             Effect.forkIn(listenerScope)
           )
         }
-      }) as Effect.Effect<never, TransportError, R>
+      }) as Effect.Effect<never, TransportError, Exclude<R, Scope.Scope>>
 
     const listener: Listener = {
       url,

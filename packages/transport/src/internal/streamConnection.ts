@@ -47,34 +47,26 @@ export const formatAddress = (address: NetAddress.SocketAddress): string =>
 
 /**
  * Ends the write side and destroys the socket once Node has handed every byte to the kernel (which still sends
- * them, then FIN), or after `graceMs` at the latest: a successful scope never drops written data.
+ * them, then FIN), or after `graceMs` at the latest: a successful scope never drops written data. The scope does
+ * not wait for it (closing thousands of connections must not serialize on their flushes).
  */
 export const flushThenDestroy = (socket: Net.Socket, graceMs = 5000): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    // Nothing left to flush: done. (`writableEnded` alone is not enough: after `end()` — a released writer — the
-    // last writes may still be on their way to the kernel, so wait for `finish` below.)
-    if (socket.destroyed || socket.writableFinished || (!socket.writable && !socket.writableEnded)) {
+  Effect.sync(() => {
+    if (socket.destroyed) return
+    // `writableEnded` alone is not "flushed": after `end()` (a released writer) the last bytes may still be queued.
+    if (socket.writableFinished || (!socket.writable && !socket.writableEnded)) {
       socket.destroy()
-      resume(Effect.void)
       return
     }
-    const finish = () => {
+    const timer = setTimeout(() => socket.destroy(), graceMs)
+    timer.unref()
+    const done = () => {
       clearTimeout(timer)
-      socket.off("finish", finish)
-      socket.off("close", finish)
-      socket.off("error", finish)
       socket.destroy()
-      resume(Effect.void)
     }
-    const timer = setTimeout(finish, graceMs)
-    socket.once("finish", finish)
-    socket.once("close", finish)
-    socket.once("error", finish)
+    socket.once("finish", done)
+    socket.once("close", () => clearTimeout(timer))
     if (!socket.writableEnded) socket.end()
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      socket.destroy()
-    })
   })
 
 /**

@@ -298,6 +298,9 @@ const checkIdentityOf =
  * `verifyPeerName: false` turns off the name check; `allowSelfSigned` lets Node complete the handshake and
  * `handshake` then accepts `DEPTH_ZERO_SELF_SIGNED_CERT` alone; pins are checked by `handshake` too.
  */
+/** Recently built client contexts, by their material and settings (bounded; oldest evicted first). */
+const secureContexts = new Map<string, tls.SecureContext>()
+
 export const tlsClientConnectOptions = (
   opts: TlsClientOptions,
   context: TlsClientContext
@@ -316,18 +319,24 @@ export const tlsClientConnectOptions = (
     const ca = opts.ca === undefined ? undefined : yield* loadCa(opts.ca, context)
     const cert = opts.cert === undefined ? undefined : yield* loadPem(opts.cert, "cert", context)
     const key = opts.key === undefined ? undefined : yield* loadPem(opts.key, "key", context)
-    const secureContext = yield* makeSecureContext(
-      {
-        ca,
-        cert,
-        key,
-        passphrase: opts.passphrase,
-        ciphers: opts.ciphers,
-        securityLevel: opts.securityLevel,
-        range: tlsVersionRange(context.scheme, opts)
-      },
-      context
-    )
+    const settings = {
+      ca,
+      cert,
+      key,
+      passphrase: opts.passphrase,
+      ciphers: opts.ciphers,
+      securityLevel: opts.securityLevel,
+      range: tlsVersionRange(context.scheme, opts)
+    }
+    // Building a SecureContext (parsing the CA, checking the key) costs more than the rest of a handshake's CPU on
+    // the client; connections with the same material share one, as Node's own https.Agent does.
+    const cacheKey = JSON.stringify(settings)
+    let secureContext = secureContexts.get(cacheKey)
+    if (secureContext === undefined) {
+      secureContext = yield* makeSecureContext(settings, context)
+      if (secureContexts.size >= 64) secureContexts.delete(secureContexts.keys().next().value!)
+      secureContexts.set(cacheKey, secureContext)
+    }
     const verifyPeer = opts.verifyPeer ?? true
     const { verifyName, servername } = peerIdentity(opts, context)
     const options: tls.ConnectionOptions = {

@@ -8,7 +8,7 @@
 import { type Connection, Tls, type TlsDetails, type TransportError } from "@netdial/transport"
 import { Duration, Effect, Scope } from "effect"
 import type { Socket } from "effect/socket"
-import { fromTransport, showReply, StartTlsError } from "./StartTlsError.ts"
+import { fromTransport, StartTlsError, showReply } from "./StartTlsError.ts"
 
 export interface SessionOptions {
   /** For errors: `smtp`, `imap`… */
@@ -40,7 +40,9 @@ export interface Session {
    * The TLS switch: refuses with `Injection` (and closes the connection) if any received byte is unconsumed,
    * otherwise runs the handshake with `options` and continues the session over TLS with an empty buffer.
    */
-  readonly upgrade: (options: Tls.ClientUpgradeOptions | Tls.ServerUpgradeOptions) => Effect.Effect<TlsDetails, StartTlsError>
+  readonly upgrade: (
+    options: Tls.ClientUpgradeOptions | Tls.ServerUpgradeOptions
+  ) => Effect.Effect<TlsDetails, StartTlsError>
 }
 
 const encoder = new TextEncoder()

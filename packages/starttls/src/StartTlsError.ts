@@ -66,8 +66,9 @@ export const fromTransport = (protocol: string, step: string, error: TransportEr
 /** A reply as it may appear in an error: at most 200 characters, control characters escaped. */
 export const showReply = (text: string): string => {
   const short = text.length > 200 ? `${text.slice(0, 200)}…` : text
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
-  return short.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === "\r" ? "\\r" : c === "\n" ? "\\n" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`))
+  return short.replace(/[\u0000-\u001f\u007f]/g, (c) =>
+    c === "\r" ? "\\r" : c === "\n" ? "\\n" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`
+  )
 }
 
 export const isTransportError = (u: unknown): u is TransportError => u instanceof TransportError

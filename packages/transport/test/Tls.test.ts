@@ -113,10 +113,15 @@ layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) =
     Effect.gen(function* () {
       const pki = yield* Effect.promise(() => makeTestPki())
       const transports = yield* Transports
-      const listener = yield* transports.listen("tls://127.0.0.1:0", { cert: pki.server.chainPem, key: pki.server.keyPem })
+      const listener = yield* transports.listen("tls://127.0.0.1:0", {
+        cert: pki.server.chainPem,
+        key: pki.server.keyPem
+      })
       // the server writes, releases its writer (end) and closes its scope at once
       yield* listener
-        .serve((c) => Effect.scoped(Effect.flatMap(c.writer, (w) => w.write(new TextEncoder().encode("last words\r\n")))))
+        .serve((c) =>
+          Effect.scoped(Effect.flatMap(c.writer, (w) => w.write(new TextEncoder().encode("last words\r\n"))))
+        )
         .pipe(Effect.forkScoped)
       const client = yield* transports.connect(`tls://localhost:${listener.url.port}`, { ca: pki.ca.certPem })
       expect(yield* readUntil(client, "\r\n")).toBe("last words\r\n")

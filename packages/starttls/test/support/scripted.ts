@@ -72,8 +72,7 @@ const runScript = (connection: Connection, script: ReadonlyArray<Step>, delivery
       yield* flush
       if ("expect" in step) {
         let text = ""
-        const matches = () =>
-          typeof step.expect === "string" ? text.includes(step.expect) : step.expect.test(text)
+        const matches = () => (typeof step.expect === "string" ? text.includes(step.expect) : step.expect.test(text))
         while (!matches()) {
           if (session.buffered().length === 0) yield* session.readMore("expect")
           text += new TextDecoder().decode(session.consume(session.buffered().length))

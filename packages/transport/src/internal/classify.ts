@@ -163,7 +163,7 @@ export const classify = (error: unknown, context: ErrorContext): TransportError 
     describeOs[reason] ?? (error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error")
   return new TransportError({
     reason,
-    message: `${context.operation} ${where ?? ""}`.trim() + `: ${text}${code !== undefined ? ` (${code})` : ""}`,
+    message: `${`${context.operation} ${where ?? ""}`.trim()}: ${text}${code !== undefined ? ` (${code})` : ""}`,
     ...optional({ url: context.url, address: context.address, code }),
     ...(typeof errno === "number" ? { errno: Math.abs(errno) } : {}),
     operation: context.operation,

@@ -22,8 +22,9 @@ export interface InstalledPackage extends PackedPackage {
   readonly cleanup: () => void
 }
 
+// Generous: npm fetches the peers (effect, @effect/platform-node) from the registry, on a CI machine that may be busy.
 const run = (command: string, args: ReadonlyArray<string>, cwd: string): string =>
-  execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 })
+  execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 })
 
 /** `pnpm pack` of the package in `packageDir`, into a new temporary folder. */
 export const packPackage = (packageDir: string): PackedPackage => {
@@ -45,7 +46,15 @@ export const packAndInstall = (packageDir: string, extraPackageDirs: ReadonlyArr
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "fresh", private: true, type: "module" }))
   run(
     "npm",
-    ["install", "--no-audit", "--no-fund", "--loglevel=error", ...extras.map((p) => p.tarball), main.tarball],
+    [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--prefer-offline",
+      "--loglevel=error",
+      ...extras.map((p) => p.tarball),
+      main.tarball
+    ],
     project
   )
   return {

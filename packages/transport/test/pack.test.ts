@@ -17,7 +17,7 @@ beforeAll(() => {
     execFileSync("pnpm", ["run", "build"], { cwd: dir, stdio: "ignore", timeout: 120_000 })
   }
   installed = packAndInstall(packageDir, [urlDir])
-}, 300_000)
+}, 900_000)
 
 afterAll(() => installed?.cleanup())
 

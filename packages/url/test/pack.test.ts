@@ -14,7 +14,7 @@ let installed: InstalledPackage
 beforeAll(() => {
   execFileSync("pnpm", ["run", "build"], { cwd: packageDir, stdio: "ignore", timeout: 120_000 })
   installed = packAndInstall(packageDir)
-}, 300_000)
+}, 900_000)
 
 afterAll(() => installed?.cleanup())
 

@@ -1,57 +1,13 @@
 import { describe, expect, layer, it as plain } from "@effect/vitest"
 import { Transports } from "@netdial/transport"
-import { type Duration, Effect } from "effect"
-import type { Policy } from "../../src/Protocol.ts"
+import { Effect } from "effect"
 import { pop3, status } from "../../src/protocols/pop3.ts"
-import * as Session from "../../src/Session.ts"
-import { type Delivery, deliveries, type Step, scriptedServer } from "../support/scripted.ts"
+import { harness } from "../support/dialogue.ts"
+import { deliveries, type Step } from "../support/scripted.ts"
 
 const protocol = pop3
 
-interface Options {
-  readonly delivery?: Delivery
-  readonly policy?: Policy
-  readonly stepTimeout?: Duration.Input
-  /** Connect, then upgrade before the dialogue (the implicit-TLS form) and run `discover`. */
-  readonly implicit?: boolean
-}
-
-/** Runs the client dialogue against `script`; returns the outcome and (after a success) what the server saw. */
-const dialogue = (script: ReadonlyArray<Step>, options: Options = {}) =>
-  Effect.gen(function* () {
-    // The trailing pause keeps the fake server open while the client reads its last reply: a TLS connection
-    // closed right after a write can lose that write (transport: the writer's end() makes flushThenDestroy skip
-    // the flush), which would turn the last reply into "Closed".
-    const run = yield* scriptedServer([...script, { sleep: 300 }], options.delivery ?? "as-written")
-    const transports = yield* Transports
-    const connection = yield* transports.connect(run.url)
-    const session = yield* Session.make(connection, {
-      protocol: protocol.name,
-      stepTimeout: options.stepTimeout ?? "5 seconds"
-    })
-    const tls = { ca: run.pki.ca.certPem, peerName: "localhost" }
-    const dialogueOptions = { policy: options.policy ?? "required", tls, clientName: "localhost", domain: "localhost" }
-    if (options.implicit === true) yield* session.upgrade(tls)
-    const outcome =
-      options.implicit === true
-        ? protocol.discover(session, dialogueOptions)
-        : protocol.startTls(session, dialogueOptions)
-    return { run, outcome }
-  })
-
-const succeeds = (script: ReadonlyArray<Step>, options: Options = {}) =>
-  Effect.gen(function* () {
-    const { run, outcome } = yield* dialogue(script, options)
-    const result = yield* outcome
-    const seen = (yield* run.done).map((s) => (typeof s === "string" ? s : new TextDecoder().decode(s)))
-    return { result, seen }
-  })
-
-const fails = (script: ReadonlyArray<Step>, options: Options = {}) =>
-  Effect.gen(function* () {
-    const { outcome } = yield* dialogue(script, options)
-    return yield* Effect.flip(outcome)
-  })
+const { succeeds, fails } = harness(protocol)
 
 const greeting = "+OK Dovecot (Debian) ready.\r\n"
 const plainCaps = ["CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "STLS", "USER", "SASL PLAIN"]

@@ -14,7 +14,7 @@
  * (`receiveQueue`, 1024 datagrams by default); when it is full, newer datagrams are dropped and counted
  * (`dropped()`). Memory is bounded by `receiveQueue` × 64 KiB.
  */
-import { format, type TransportUrl } from "@netdial/url"
+import { format, formatUrlHost, parse, type TransportUrl } from "@netdial/url"
 import { Cause, Effect, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { NetAddress } from "effect/net"
@@ -318,6 +318,13 @@ const makeConnection = (
   }
 }
 
+/** The URL actually bound: port 0 replaced by the port the OS chose (as `Listener.url` does). */
+const boundUrl = (url: TransportUrl, port: number): TransportUrl => {
+  if (url.kind !== "inet" || url.port !== 0) return url
+  const bound = parse(`${url.scheme}://${formatUrlHost(url)}:${port}`)
+  return bound._tag === "Success" ? bound.success : url
+}
+
 const makeEndpoint = (core: UdpCore, transportUrl: TransportUrl, url: string): DatagramEndpoint => {
   const local = core.socket.address()
   const localAddress = core.inetOf(local.address, local.port)
@@ -369,7 +376,7 @@ const makeEndpoint = (core: UdpCore, transportUrl: TransportUrl, url: string): D
     })
 
   return {
-    url: transportUrl,
+    url: boundUrl(transportUrl, local.port),
     localAddress,
     send,
     receive,

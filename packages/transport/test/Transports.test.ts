@@ -255,6 +255,15 @@ layer(Transports.layerNode, { excludeTestServices: true })("Transports on Node",
     }).pipe(Effect.scoped)
   )
 
+  it.effect("udp: a bound endpoint's url carries the port the OS chose", () =>
+    Effect.gen(function* () {
+      const transports = yield* Transports
+      const endpoint = yield* transports.bind("udp://127.0.0.1:0")
+      expect(endpoint.url.port).toBeGreaterThan(0)
+      expect(endpoint.url.port).toBe(endpoint.localAddress.port)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("tcp: address in use", () =>
     Effect.gen(function* () {
       const transports = yield* Transports

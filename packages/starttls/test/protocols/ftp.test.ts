@@ -2,7 +2,7 @@ import { describe, expect, layer, it as plain } from "@effect/vitest"
 import { Transports } from "@netdial/transport"
 import { Effect } from "effect"
 import { ftp, isReplyEnd, offersAuthTls, parseFeatures, replyStart } from "../../src/protocols/ftp.ts"
-import { harness } from "../support/dialogue.ts"
+import { closeAndSilenceAfter, harness } from "../support/dialogue.ts"
 import { deliveries, type Step } from "../support/scripted.ts"
 
 const protocol = ftp
@@ -237,23 +237,7 @@ layer(Transports.layerNode, { excludeTestServices: true })("ftp AUTH TLS", (it) 
     )
   }
 
-  it.effect("connection closed after AUTH TLS: Closed", () =>
-    Effect.gen(function* () {
-      const error = yield* fails([...upToAuth, { close: true }])
-      expect(error.reason).toBe("Closed")
-      expect(error.step).toBe("upgrade")
-    }).pipe(Effect.scoped)
-  )
-
-  it.effect("silence after AUTH TLS: TimedOut", () =>
-    Effect.gen(function* () {
-      const started = Date.now()
-      const error = yield* fails([...upToAuth, { sleep: 10_000 }], { stepTimeout: "1 second" })
-      expect(error.reason).toBe("TimedOut")
-      expect(error.step).toBe("upgrade")
-      expect(Date.now() - started).toBeLessThan(8000)
-    }).pipe(Effect.scoped)
-  )
+  closeAndSilenceAfter(it, "AUTH TLS", fails, upToAuth)
 
   for (const delivery of ["as-written", "batched"] as const) {
     it.effect(`bytes glued to the 234 (response injection): Injection, ${delivery}`, () =>

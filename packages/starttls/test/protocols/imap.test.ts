@@ -3,7 +3,7 @@ import { Transports } from "@netdial/transport"
 import { Effect } from "effect"
 import { classifyLine, imap, literalLength, parseCapabilityLine } from "../../src/protocols/imap.ts"
 import * as Session from "../../src/Session.ts"
-import { harness } from "../support/dialogue.ts"
+import { closeAndSilenceAfter, harness } from "../support/dialogue.ts"
 import { deliveries, type Step, scriptedServer } from "../support/scripted.ts"
 
 const protocol = imap
@@ -202,23 +202,7 @@ layer(Transports.layerNode, { excludeTestServices: true })("imap STARTTLS", (it)
     }).pipe(Effect.scoped)
   )
 
-  it.effect("connection closed after STARTTLS: Closed", () =>
-    Effect.gen(function* () {
-      const error = yield* fails([...upToStartTls, { close: true }])
-      expect(error.reason).toBe("Closed")
-      expect(error.step).toBe("upgrade")
-    }).pipe(Effect.scoped)
-  )
-
-  it.effect("silence after STARTTLS: TimedOut", () =>
-    Effect.gen(function* () {
-      const started = Date.now()
-      const error = yield* fails([...upToStartTls, { sleep: 10_000 }], { stepTimeout: "1 second" })
-      expect(error.reason).toBe("TimedOut")
-      expect(error.step).toBe("upgrade")
-      expect(Date.now() - started).toBeLessThan(8000)
-    }).pipe(Effect.scoped)
-  )
+  closeAndSilenceAfter(it, "STARTTLS", fails, upToStartTls)
 
   it.effect("bytes glued to the STARTTLS OK (response injection, batched into one write): Injection", () =>
     Effect.gen(function* () {

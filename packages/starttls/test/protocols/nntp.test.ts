@@ -2,7 +2,7 @@ import { describe, expect, layer, it as plain } from "@effect/vitest"
 import { Transports } from "@netdial/transport"
 import { Effect } from "effect"
 import { nntp } from "../../src/protocols/nntp.ts"
-import { harness } from "../support/dialogue.ts"
+import { closeAndSilenceAfter, harness } from "../support/dialogue.ts"
 import { deliveries, type Step } from "../support/scripted.ts"
 
 const protocol = nntp
@@ -174,23 +174,7 @@ layer(Transports.layerNode, { excludeTestServices: true })("nntp STARTTLS", (it)
     )
   }
 
-  it.effect("connection closed after STARTTLS: Closed", () =>
-    Effect.gen(function* () {
-      const error = yield* fails([...upToStartTls, { close: true }])
-      expect(error.reason).toBe("Closed")
-      expect(error.step).toBe("upgrade")
-    }).pipe(Effect.scoped)
-  )
-
-  it.effect("silence after STARTTLS: TimedOut", () =>
-    Effect.gen(function* () {
-      const started = Date.now()
-      const error = yield* fails([...upToStartTls, { sleep: 10_000 }], { stepTimeout: "1 second" })
-      expect(error.reason).toBe("TimedOut")
-      expect(error.step).toBe("upgrade")
-      expect(Date.now() - started).toBeLessThan(8000)
-    }).pipe(Effect.scoped)
-  )
+  closeAndSilenceAfter(it, "STARTTLS", fails, upToStartTls)
 
   for (const delivery of ["as-written", "batched"] as const) {
     it.effect(`bytes glued to the 382 (response injection): Injection, ${delivery}`, () =>

@@ -2,7 +2,7 @@ import { describe, expect, layer, it as plain } from "@effect/vitest"
 import { Transports } from "@netdial/transport"
 import { Effect } from "effect"
 import { pop3, status } from "../../src/protocols/pop3.ts"
-import { harness } from "../support/dialogue.ts"
+import { closeAndSilenceAfter, harness } from "../support/dialogue.ts"
 import { deliveries, type Step } from "../support/scripted.ts"
 
 const protocol = pop3
@@ -158,23 +158,7 @@ layer(Transports.layerNode, { excludeTestServices: true })("pop3 STLS", (it) => 
     )
   }
 
-  it.effect("connection closed after STLS: Closed", () =>
-    Effect.gen(function* () {
-      const error = yield* fails([...upToStls, { close: true }])
-      expect(error.reason).toBe("Closed")
-      expect(error.step).toBe("upgrade")
-    }).pipe(Effect.scoped)
-  )
-
-  it.effect("silence after STLS: TimedOut", () =>
-    Effect.gen(function* () {
-      const started = Date.now()
-      const error = yield* fails([...upToStls, { sleep: 10_000 }], { stepTimeout: "1 second" })
-      expect(error.reason).toBe("TimedOut")
-      expect(error.step).toBe("upgrade")
-      expect(Date.now() - started).toBeLessThan(8000)
-    }).pipe(Effect.scoped)
-  )
+  closeAndSilenceAfter(it, "STLS", fails, upToStls)
 
   for (const delivery of ["as-written", "batched"] as const) {
     it.effect(`bytes glued to the STLS +OK (response injection): Injection, ${delivery}`, () =>

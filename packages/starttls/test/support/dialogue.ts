@@ -2,10 +2,13 @@
  * The dialogue harness shared by the protocol tests: runs a client dialogue against a scripted fake server and
  * returns the outcome, or (after a success) the result with what the server saw.
  */
+
+import { expect } from "@effect/vitest"
 import { Transports } from "@netdial/transport"
-import { type Duration, Effect } from "effect"
+import { type Duration, Effect, type Scope } from "effect"
 import type { Policy, Protocol } from "../../src/Protocol.ts"
 import * as Session from "../../src/Session.ts"
+import type { StartTlsError } from "../../src/StartTlsError.ts"
 import { type Delivery, type Step, scriptedServer } from "./scripted.ts"
 
 export interface Options {
@@ -58,4 +61,37 @@ export const harness = (protocol: Protocol) => {
       return yield* Effect.flip(outcome)
     })
   return { dialogue, succeeds, fails }
+}
+
+type Fails = (
+  script: ReadonlyArray<Step>,
+  options?: Options
+) => Effect.Effect<StartTlsError, unknown, Transports | Scope.Scope>
+
+/**
+ * The two failures every line protocol shares after its upgrade command: the server closes (`Closed`), or says
+ * nothing (`TimedOut` within the step timeout), both at the `upgrade` step.
+ */
+export const closeAndSilenceAfter = (
+  it: { readonly effect: (name: string, self: () => Effect.Effect<void, unknown, Transports | Scope.Scope>) => void },
+  verb: string,
+  fails: Fails,
+  upToUpgrade: ReadonlyArray<Step>
+): void => {
+  it.effect(`connection closed after ${verb}: Closed`, () =>
+    Effect.gen(function* () {
+      const error = yield* fails([...upToUpgrade, { close: true }])
+      expect(error.reason).toBe("Closed")
+      expect(error.step).toBe("upgrade")
+    }).pipe(Effect.scoped)
+  )
+  it.effect(`silence after ${verb}: TimedOut`, () =>
+    Effect.gen(function* () {
+      const started = Date.now()
+      const error = yield* fails([...upToUpgrade, { sleep: 10_000 }], { stepTimeout: "1 second" })
+      expect(error.reason).toBe("TimedOut")
+      expect(error.step).toBe("upgrade")
+      expect(Date.now() - started).toBeLessThan(8000)
+    }).pipe(Effect.scoped)
+  )
 }

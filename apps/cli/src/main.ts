@@ -62,5 +62,13 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
-  teardown: (exit, onExit) => onExit(exitCodeOf(exit))
+  // Exit by letting the event loop drain (so piped stdout is always flushed), not with process.exit: stdin may
+  // still be open (a reader waiting on a pipe), so it is destroyed; anything else still holding the loop after a
+  // second is a bug, and the process exits anyway.
+  teardown: (exit) => {
+    const code = exitCodeOf(exit)
+    process.exitCode = code
+    process.stdin.destroy()
+    setTimeout(() => process.exit(code), 1000).unref()
+  }
 })

@@ -8,6 +8,6 @@ export const json = Flag.Boolean("json").pipe(
 
 export const quiet = Flag.Boolean("quiet").pipe(
   Flag.withAlias("q"),
-  Flag.withDescription("No summary or progress on stderr"),
+  Flag.withDescription("No summary or progress on stderr (listen still names the address it bound)"),
   Flag.withDefault(false)
 )

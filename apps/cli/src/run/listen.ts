@@ -79,7 +79,7 @@ const listenStream = (
     const listener: Listener = yield* transports
       .listen(url, tls)
       .pipe(Effect.catch((e) => fail(ctx, e.reason === "BadOption" || e.reason === "BadUrl" ? 2 : 1, e)))
-    yield* say(`${err.green("listening on")} ${format(listener.url)}`)
+    yield* printError(`${err.green("listening on")} ${format(listener.url)}`)
     const done = yield* Deferred.make<void>()
     const reports: Array<Record<string, unknown>> = []
     let finished = 0
@@ -190,7 +190,7 @@ const listenUdp = (
     const endpoint: DatagramEndpoint = yield* transports
       .bind(url)
       .pipe(Effect.catch((e) => fail(ctx, e.reason === "BadOption" || e.reason === "BadUrl" ? 2 : 1, e)))
-    yield* say(`${err.green("listening on")} ${format(endpoint.url)}`)
+    yield* printError(`${err.green("listening on")} ${format(endpoint.url)}`)
     const reports: Array<Record<string, unknown>> = []
     let latest: Datagram["from"] | undefined
     const senderKnown = yield* Deferred.make<void>()

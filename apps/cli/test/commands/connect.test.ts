@@ -215,7 +215,12 @@ describe("netdial connect", () => {
     const port = await closedPort()
     const r = await runJson(["connect", `tcp://127.0.0.1:${port}`])
     expect(r.code).toBe(1)
-    expect(r.json.error).toMatchObject({ type: "TransportError", reason: "Refused", code: "ECONNREFUSED", address: `127.0.0.1:${port}` })
+    expect(r.json.error).toMatchObject({
+      type: "TransportError",
+      reason: "Refused",
+      code: "ECONNREFUSED",
+      address: `127.0.0.1:${port}`
+    })
     const text = await run(["connect", `tcp://127.0.0.1:${port}`])
     expect(text.stderr).toMatch(/netdial connect: .*\[Refused\]/)
   })

@@ -3,7 +3,7 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
-import { CliError, CliOutput, Command } from "effect/cli"
+import { CliConfig, CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
 import { connectCommand } from "./commands/connect.ts"
 import { listenCommand } from "./commands/listen.ts"
@@ -41,8 +41,18 @@ const jsonPresenter: CliOutput.Presenter = {
       : CliOutput.defaultPresenter.present(event)
 }
 
+// --wizard and --log-level are left out: netdial has no prompts and logs nothing.
+const builtIns = [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Completions]
+
+// A reader that went away (`netdial … | head -1`) ends the output, not the process with a stack trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0)
+  throw error
+})
+
 const program = Command.runWith(netdial, { version })(args).pipe(
   asJson ? Effect.provideService(CliOutput.Presenter, jsonPresenter) : (self) => self,
+  Effect.provideService(CliConfig.CliConfig, CliConfig.make({ builtIns })),
   Effect.provide(NodeServices.layer)
 )
 

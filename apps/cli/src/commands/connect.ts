@@ -22,6 +22,11 @@ export const connectCommand = Command.make(
       Flag.optional
     ),
     starttls: starttlsFlag,
+    crlf: Flag.Boolean("crlf").pipe(
+      Flag.withAlias("C"),
+      Flag.withDescription("Send line ends from stdin as CRLF, as SMTP, IMAP, POP3 and FTP want them"),
+      Flag.withDefault(false)
+    ),
     wait: Flag.Finite("wait").pipe(
       Flag.withDescription("After stdin ends, close once the peer has been silent this many seconds (udp default 2)"),
       Flag.filter(
@@ -44,6 +49,7 @@ export const connectCommand = Command.make(
           port: Option.getOrUndefined(config.port),
           starttls: Option.getOrUndefined(config.starttls),
           wait: Option.getOrUndefined(config.wait),
+          crlf: config.crlf,
           dial: { timeout: config.timeout, ipv4: config.ipv4, ipv6: config.ipv6 },
           tls: {
             ca: config.ca,
@@ -78,6 +84,14 @@ export const connectCommand = Command.make(
     {
       command: "netdial connect mail.example.com:587 --starttls smtp",
       description: "Plaintext, EHLO, STARTTLS, handshake, EHLO again — then the session is yours"
+    },
+    {
+      command: "netdial connect tcp://127.0.0.1:587 --starttls smtp --crlf --ca ca.pem --peer-name localhost",
+      description: "Type SMTP by hand over the upgraded session (Enter sends CRLF)"
+    },
+    {
+      command: "netdial connect tcp://127.0.0.1:587 --starttls smtp --crlf --ca ca.pem --peer-name localhost",
+      description: "Type SMTP by hand over the upgraded session (Enter sends CRLF)"
     },
     { command: "printf 'ping\\n' | netdial connect udp://127.0.0.1:9000", description: "One datagram per line" },
     {

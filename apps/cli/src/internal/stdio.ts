@@ -69,3 +69,17 @@ export const collector = (limit: number) => {
     }
   }
 }
+
+/** LF → CRLF for a byte stream, leaving existing CRLFs alone (also when the CR ended the previous chunk). */
+export const crlfConverter = () => {
+  let lastWasCr = false
+  return (chunk: Uint8Array): Uint8Array => {
+    const out: Array<number> = []
+    for (const byte of chunk) {
+      if (byte === 10 && !lastWasCr) out.push(13)
+      out.push(byte)
+      lastWasCr = byte === 13
+    }
+    return Uint8Array.from(out)
+  }
+}

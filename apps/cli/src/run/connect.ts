@@ -12,7 +12,7 @@ import type { Failure } from "../internal/failure.ts"
 import { err, printError, printJson, table } from "../internal/output.ts"
 import { makeProgress } from "../internal/progress.ts"
 import { type Context, fail, usage } from "../internal/report.ts"
-import { collector, lineSplitter, stdinChunks, writeStdout } from "../internal/stdio.ts"
+import { collector, crlfConverter, lineSplitter, stdinChunks, writeStdout } from "../internal/stdio.ts"
 import { targetOf, tlsSchemes } from "../internal/target.ts"
 import { type DialValues, dialOptionsOf, type TlsClientValues, tlsClientOptionsOf } from "../internal/tlsFlags.ts"
 import { defaultPortFor } from "./starttlsPorts.ts"
@@ -25,6 +25,8 @@ export interface ConnectInput {
   readonly tls: TlsClientValues
   /** Seconds of silence after stdin ended before closing; undefined = until the peer closes (udp: 2). */
   readonly wait: number | undefined
+  /** Turn each LF from stdin (not already after a CR) into CRLF. */
+  readonly crlf: boolean
   readonly json: boolean
   readonly quiet: boolean
 }
@@ -141,6 +143,7 @@ export const runConnect = (input: ConnectInput): Effect.Effect<void, Failure> =>
           writer.write(data),
           Ref.update(sent, (n) => n + data.length)
         )
+      const toCrlf = crlfConverter()
       const fromStdin = Effect.gen(function* () {
         const lines = lineSplitter()
         const next = stdinChunks()
@@ -148,7 +151,7 @@ export const runConnect = (input: ConnectInput): Effect.Effect<void, Failure> =>
           const chunk = yield* next
           if (chunk === undefined) break
           if (datagrams) for (const line of lines.push(chunk)) yield* send(line)
-          else yield* send(chunk)
+          else yield* send(input.crlf ? toCrlf(chunk) : chunk)
         }
         if (datagrams) for (const line of lines.end()) yield* send(line)
         else yield* connection.shutdownWrite.pipe(Effect.ignore)

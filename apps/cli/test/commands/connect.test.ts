@@ -6,7 +6,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { run, runJson, stopAll } from "../support/cli.ts"
+import { bin, run, runJson, stopAll } from "../support/cli.ts"
 import { closedPort, echoServer, type Peer, tlsEchoServer, udpEchoServer } from "../support/peers.ts"
 import { makePki, type Pki } from "../support/pki.ts"
 import { startSmtp } from "../support/smtp.ts"
@@ -79,6 +79,41 @@ describe("netdial connect", () => {
     expect(r.code).toBe(0)
     expect(udp.received.slice(before)).toEqual(["one", "two", "three"])
     expect(r.stdout.split("\n").filter(Boolean).sort()).toEqual(["one", "three", "two"])
+  })
+
+  it("--crlf sends stdin's line ends as CRLF, leaving existing CRLFs alone", async () => {
+    const r = await run(["connect", `tcp://127.0.0.1:${tcp.port}`, "--quiet", "--crlf"], {
+      stdin: "EHLO a\nNOOP\r\nQUIT\n"
+    })
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe("EHLO a\r\nNOOP\r\nQUIT\r\n")
+  })
+
+  it("stops quietly when the reader of its output goes away (EPIPE)", async () => {
+    const { spawn } = await import("node:child_process")
+    // 4 MiB through the echo server into `head`, which leaves after 10 bytes: netdial must not print a stack trace.
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      // The echo server lives in this process: the pipeline must run asynchronously.
+      const child = spawn("sh", [
+        "-c",
+        `head -c 4194304 /dev/zero | tr '\\0' x | "${process.execPath}" "${bin}" connect tcp://127.0.0.1:${tcp.port} --quiet | head -c 10`
+      ])
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (d) => (stdout += d))
+      child.stderr.on("data", (d) => (stderr += d))
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL")
+        reject(new Error(`pipeline did not finish in 20 s; stderr: ${stderr}`))
+      }, 20_000)
+      child.on("close", (status) => {
+        clearTimeout(timer)
+        resolve({ status, stdout, stderr })
+      })
+    })
+    expect(r.status).toBe(0)
+    expect(r.stdout).toBe("x".repeat(10))
+    expect(r.stderr).toBe("")
   })
 
   it("connects to a unix socket", async () => {

@@ -95,15 +95,16 @@ const renderOk = (d: ReturnType<typeof describeUrl>): string => {
 const renderError = (d: ReturnType<typeof describeError>): string => {
   // The caret lines up under the escaped input, so count escaped widths before the position.
   const before = visible(d.input.slice(0, d.error.position))
+  const rows: Array<readonly [string, string]> = [
+    ["reason", out.red(d.error.reason)],
+    ["message", d.error.message]
+  ]
+  if (d.error.suggestion !== undefined) rows.push(["try", out.bold(d.error.suggestion)])
   const lines = [
     `${out.red("✗")} ${visible(d.input)}`,
     `  ${" ".repeat(before.length)}${out.red("^")} ${out.dim(`position ${d.error.position}`)}`,
-    table([
-      ["reason", out.red(d.error.reason)],
-      ["message", d.error.message]
-    ])
+    table(rows)
   ]
-  if (d.error.suggestion !== undefined) lines.push(table([["try", out.bold(d.error.suggestion)]]))
   return lines.join("\n")
 }
 

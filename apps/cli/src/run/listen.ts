@@ -60,7 +60,7 @@ export const runListen = (input: ListenInput): Effect.Effect<void, Failure> =>
         return yield* usage(ctx, `--cert/--key/--ca/--alpn are for tls:// listeners, not ${url.scheme}://`)
       }
       const transports: TransportsService = yield* Transports
-      const say = (text: string) => (input.quiet ? Effect.void : printError(text))
+      const say = (text: string) => (input.quiet || input.json ? Effect.void : printError(text))
       return url.scheme === "udp"
         ? yield* listenUdp(ctx, transports, input, format(url), say)
         : yield* listenStream(ctx, transports, input, format(url), tls, say)

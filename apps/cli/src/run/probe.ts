@@ -164,6 +164,15 @@ export const runProbe = (input: ProbeInput): Effect.Effect<void, Failure> =>
         phases,
         tls: details,
         verification: { verified, reason, checkedName: peerName ?? null, pin: pinResult, enforced: enforce },
+        ...(verified || !enforce
+          ? {}
+          : {
+              error: {
+                type: "VerificationFailed",
+                reason: "VerificationFailed",
+                message: `the certificate did not verify: ${reason}; --insecure probes without failing`
+              }
+            }),
         starttls:
           capabilities === undefined
             ? null
@@ -203,7 +212,7 @@ const render = (r: ProbeResult): string => {
       ["protocol", t.protocol],
       [
         "cipher",
-        `${t.cipher}${t.cipherBits !== null ? ` (${t.cipherBits} bits)` : ""} ${out.dim(t.cipherStandardName)}`
+        `${t.cipher}${t.cipherBits !== null ? ` (${t.cipherBits} bits)` : ""}${t.cipherStandardName !== t.cipher ? ` ${out.dim(t.cipherStandardName)}` : ""}`
       ],
       ["alpn", t.alpn ?? out.dim("none")],
       ["sni", t.servername ?? out.dim("none (IP literal)")],

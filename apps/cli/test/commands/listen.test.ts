@@ -176,7 +176,7 @@ describe("netdial listen", () => {
     expect(Fs.existsSync(path)).toBe(false)
   })
 
-  it("--json: one document with every connection and what it sent", async () => {
+  it("--json: one document with every connection and what it sent, and nothing on stderr but the address", async () => {
     const server = await startListener(["tcp://127.0.0.1:0", "--once", "--json"])
     await exchange(() => Net.connect(server.port, "127.0.0.1"), "recorded")
     expect(await server.exited()).toMatchObject({ code: 0 })
@@ -188,12 +188,13 @@ describe("netdial listen", () => {
       connections: [{ role: "server", ended: "closed", received: { bytes: 8, text: "recorded" } }],
       stats: { accepted: 1 }
     })
+    expect(server.stderr().trim().split("\n")).toEqual([`listening on ${server.url}`])
   })
 
   it("Ctrl-C (SIGINT) stops the server: exit 130, and the JSON document is still written", async () => {
     const server = await startListener(["tcp://127.0.0.1:0", "--json"])
+    // The server closes its end only after recording the connection, so once the exchange is over it is recorded.
     await exchange(() => Net.connect(server.port, "127.0.0.1"), "before the signal")
-    await server.waitForStderr(/closed: received/)
     server.child.kill("SIGINT")
     expect(await server.exited()).toMatchObject({ code: 130 })
     expect(JSON.parse(server.stdout()).connections[0].received.text).toBe("before the signal")

@@ -88,6 +88,7 @@ describe("netdial probe", () => {
     expect(r.json.ok).toBe(false)
     expect(r.json.verification.verified).toBe(false)
     expect(r.json.verification.reason).toMatch(reason)
+    expect(r.json.error).toMatchObject({ type: "VerificationFailed", message: expect.stringMatching(reason) })
     expect(r.json.tls.peerCertificate).not.toBeNull()
     const insecure = await runJson(["probe", `tls://localhost:${server().port}`, ...caArgs, "--insecure"])
     expect(insecure.code).toBe(0)

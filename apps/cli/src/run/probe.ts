@@ -203,6 +203,14 @@ type ProbeResult = {
   readonly starttls: { readonly protocol: string | undefined; readonly capabilities: ReadonlyArray<string> } | null
 }
 
+const phaseNames: Record<string, string> = {
+  resolveMs: "resolve",
+  connectMs: "connect",
+  handshakeMs: "handshake",
+  starttlsAndHandshakeMs: "starttls + handshake",
+  totalMs: "total"
+}
+
 const render = (r: ProbeResult): string => {
   const t = r.tls
   const v = r.verification
@@ -237,7 +245,7 @@ const render = (r: ProbeResult): string => {
   if (v.pin !== null) rows.push(["pin", v.pin.matched ? out.green("matched") : out.red("mismatch")])
   sections.push(`${out.bold("verification")}\n${table(rows)}`)
   sections.push(
-    `${out.bold("timings")}\n${table(Object.entries(r.phases).map(([phase, value]) => [phase.replace(/Ms$/, ""), `${value.toFixed(1)} ms`]))}`
+    `${out.bold("timings")}\n${table(Object.entries(r.phases).map(([phase, value]) => [phaseNames[phase] ?? phase, `${value.toFixed(1)} ms`]))}`
   )
   return sections.join("\n\n")
 }

@@ -1,5 +1,6 @@
 /**
- * `node bench/smtp-session.bench.ts [--rounds=N] [--per-round=N]` (from packages/starttls): the benchmark of issue 4.
+ * `node bench/smtp-session.bench.ts [--rounds=N] [--per-round=N] [--jit-warmup=N] [--cpu-profile=DIR]` (from
+ * packages/starttls): the benchmark of issue 4.
  * The time of one SMTP session — connect, greeting, EHLO, STARTTLS, TLS handshake, EHLO, QUIT (221), close — against
  * one local server, netdial against Python `smtplib`, PHP streams and `swaks --tls`, side by side in one run.
  *
@@ -10,7 +11,8 @@
  * has no host-name check (that came in swaks 20240103), which the output notes.
  *
  * Two groups, each with its own ratios (only figures inside one group are comparable):
- * - in-process: the session alone, timed inside one long-lived runtime, after warm-up. netdial = the library call
+ * - in-process: the session alone, timed inside one long-lived runtime, after warm-up (for node, `--jit-warmup=N`
+ *   sessions first, default 300, so that V8 has optimized the code as in a long-running service). netdial = the library call
  *   (`connect("tcp://localhost:PORT", "smtp", { tls: { ca } })`, then QUIT) in this process; smtplib = a loop in one
  *   python3; PHP = a loop in one php. swaks cannot be run this way (it is one session per process).
  * - per process: a fresh process per session, timed from spawn to exit, start-up included, as a user of each CLI
@@ -18,12 +20,20 @@
  *   Bare start-up of each interpreter (`node -e 0`, `python3 -c pass`, `php -r ''`, `perl -e 0`) and of node loading
  *   netdial without a session (`netdial-session.ts` with 0 sessions) is printed for reference.
  *
+ * A reference group holds the floor of the in-process figure: the same session written directly on `node:net` and
+ * `node:tls` in this process (`node-tls-session.ts`: no netdial, no Effect), to tell Node's and OpenSSL's own cost
+ * from netdial's. It takes no part in the goal.
+ *
  * Rounds interleave the competitors (rotated order each round) after a warm-up round; a figure is the median of all
  * its samples (default 4 rounds × 6 = 24 sessions per competitor). The server child is killed at the end, and the
  * whole run is bounded by a watchdog (3 minutes).
+ *
+ * `--cpu-profile=DIR`: CPU profiles of the measured rounds: this process (`client.cpuprofile`, where the in-process
+ * netdial and node:tls sessions run) and the server child (`--cpu-prof`, written when it exits).
  */
 import { type ChildProcess, execFileSync, fork, spawn } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Inspector from "node:inspector/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -31,6 +41,7 @@ import { makeTestPki, writeTestPki } from "@netdial/testkit"
 import { Transports } from "@netdial/transport"
 import { Effect } from "effect"
 import { session } from "./netdial-session.ts"
+import { nodeTlsSession } from "./node-tls-session.ts"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const argument = (name: string): string | undefined =>
@@ -38,6 +49,9 @@ const argument = (name: string): string | undefined =>
 const ROUNDS = Number(argument("rounds") ?? 4)
 const PER_ROUND = Number(argument("per-round") ?? 6)
 const WARMUP = 3
+/** Sessions run once, unmeasured, by the in-process JavaScript clients before anything is timed (V8 tiering). */
+const JIT_WARMUP = Number(argument("jit-warmup") ?? 300)
+const profileDir = argument("cpu-profile")
 
 let server: ChildProcess | undefined
 const children = new Set<ChildProcess>()
@@ -98,7 +112,7 @@ const quantile = (xs: ReadonlyArray<number>, q: number): number => {
 
 interface Competitor {
   readonly name: string
-  readonly group: "in-process" | "per process" | "start-up only"
+  readonly group: "in-process" | "per process" | "reference" | "start-up only"
   readonly note?: string
   /** `count` sessions (after `warmup` unmeasured ones where the process is long-lived); returns their durations. */
   readonly measure: (count: number, warmup: number) => Promise<ReadonlyArray<number>>
@@ -111,8 +125,10 @@ const main = async () => {
   const caFile = files.ca.cert
   const ca = pki.ca.certPem
 
+  if (profileDir !== undefined) Fs.mkdirSync(profileDir, { recursive: true })
   server = fork(Path.join(here, "smtp-server.ts"), [tmp], {
     execPath: process.execPath,
+    execArgv: profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${Path.resolve(profileDir)}`],
     stdio: ["ignore", "inherit", "inherit", "ipc"]
   })
   const port = await new Promise<number>((resolve, reject) => {
@@ -136,6 +152,15 @@ const main = async () => {
         return times
       }).pipe(Effect.provide(Transports.layerNode))
     )
+  const nodeTlsInProcess = async (count: number, warmup: number) => {
+    const times: Array<number> = []
+    for (let i = 0; i < warmup + count; i++) {
+      const start = performance.now()
+      await nodeTlsSession(port, ca)
+      if (i >= warmup) times.push(performance.now() - start)
+    }
+    return times
+  }
   /** A loop of `warmup + count` sessions inside one interpreter; the first `warmup` are dropped. */
   const loop = (cmd: string, script: string) => async (count: number, warmup: number) => {
     const { stdout } = await run(cmd, [Path.join("bench", script), String(port), caFile, String(warmup + count)])
@@ -191,6 +216,12 @@ const main = async () => {
       note: "chain verified, host name NOT (swaks 20201014 has no host check)",
       measure: perProcess("swaks", swaksArgs)
     },
+    {
+      name: "node:net + node:tls only",
+      group: "reference",
+      note: "in-process floor: no netdial, no Effect",
+      measure: nodeTlsInProcess
+    },
     { name: "node -e 0", group: "start-up only", measure: perProcess(node, ["-e", "0"]) },
     {
       name: "node + netdial load, 0 sess.",
@@ -212,13 +243,34 @@ const main = async () => {
   }
 
   const samples = new Map<string, Array<number>>(competitors.map((c) => [c.name, []]))
+  // A long-lived runtime has run its code often enough for V8 to optimize it; a few sessions are not enough (the
+  // first hundred or so run in V8's interpreter and baseline tiers, markedly slower). PHP's and Python's loops have
+  // no such tiering (PHP's CLI runs without the JIT).
+  await netdialInProcess(0, JIT_WARMUP)
+  await nodeTlsInProcess(0, JIT_WARMUP)
   // Warm-up round (discarded): JIT, page cache, the server's first connections.
   for (const c of competitors) await c.measure(2, WARMUP)
+  const profiler = profileDir === undefined ? undefined : new Inspector.Session()
+  if (profiler !== undefined) {
+    profiler.connect()
+    await profiler.post("Profiler.enable")
+    await profiler.post("Profiler.start")
+  }
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < competitors.length; k++) {
       const c = competitors[(k + round) % competitors.length]!
       samples.get(c.name)!.push(...(await c.measure(PER_ROUND, WARMUP)))
     }
+  }
+
+  if (profiler !== undefined) {
+    const { profile } = await profiler.post("Profiler.stop")
+    Fs.writeFileSync(Path.join(profileDir!, "client.cpuprofile"), JSON.stringify(profile))
+    profiler.disconnect()
+    // The server writes its profile when it exits on its own (it does when the IPC channel closes).
+    const exited = new Promise((resolve) => server!.once("exit", resolve))
+    server!.disconnect()
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))])
   }
 
   const versions = [
@@ -233,14 +285,16 @@ const main = async () => {
   console.log(
     `${Os.cpus().length} CPU(s), load ${Os.loadavg()
       .map((l) => l.toFixed(2))
-      .join(" ")}; ${ROUNDS} rounds × ${PER_ROUND} sessions per competitor, interleaved`
+      .join(
+        " "
+      )}; ${ROUNDS} rounds × ${PER_ROUND} sessions per competitor, interleaved; in-process node clients warmed up with ${JIT_WARMUP} sessions`
   )
   console.log("")
   const header = `${"group".padEnd(14)} ${"client".padEnd(28)} ${"n".padStart(3)} ${"median ms".padStart(10)} ${"p10".padStart(8)} ${"p90".padStart(8)} ${"× fastest".padStart(10)}  note`
   console.log(header)
   console.log("-".repeat(header.length + 20))
   const goals: Array<string> = []
-  for (const group of ["in-process", "per process", "start-up only"] as const) {
+  for (const group of ["in-process", "per process", "reference", "start-up only"] as const) {
     const rows = competitors.filter((c) => c.group === group)
     const medians = rows.map((c) => median(samples.get(c.name)!))
     const fastest = Math.min(...medians)
@@ -250,7 +304,7 @@ const main = async () => {
         `${group.padEnd(14)} ${c.name.padEnd(28)} ${String(xs.length).padStart(3)} ${medians[i]!.toFixed(2).padStart(10)} ${quantile(xs, 0.1).toFixed(2).padStart(8)} ${quantile(xs, 0.9).toFixed(2).padStart(8)} ${(medians[i]! / fastest).toFixed(2).padStart(10)}  ${c.note ?? ""}`
       )
     })
-    if (group !== "start-up only") {
+    if (group === "in-process" || group === "per process") {
       const netdial = medians[0]!
       const others = rows.slice(1).map((c, i) => ({ name: c.name, ms: medians[i + 1]! }))
       const best = others.reduce((a, b) => (b.ms < a.ms ? b : a))

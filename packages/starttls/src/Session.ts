@@ -45,6 +45,8 @@ export interface Session {
   ) => Effect.Effect<TlsDetails, StartTlsError>
 }
 
+const defaultStepTimeout = Duration.seconds(30)
+
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -61,7 +63,8 @@ export const make = (connection: Connection, options: SessionOptions): Effect.Ef
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const protocol = options.protocol
-    const stepTimeout = Duration.fromInputUnsafe(options.stepTimeout ?? "30 seconds")
+    const stepTimeout =
+      options.stepTimeout === undefined ? defaultStepTimeout : Duration.fromInputUnsafe(options.stepTimeout)
     const maxReply = options.maxReply ?? 64 * 1024
     let current = connection
     let encrypted = false
@@ -94,26 +97,46 @@ export const make = (connection: Connection, options: SessionOptions): Effect.Ef
         cause
       })
 
+    // The read and write paths run a few times per command on both ends of every dialogue, so they are written
+    // with plain combinators (no generator per call) and do nothing more than one pull or one write needs.
+    const acquirePull = (step: string) =>
+      pull !== undefined
+        ? Effect.succeed(pull)
+        : Scope.provide(current.reader, scope).pipe(
+            Effect.mapError((e) => closed(step, e)),
+            Effect.map((reader) => {
+              pull = reader.pull
+              return pull
+            })
+          )
+
+    const append = (step: string, batch: ReadonlyArray<Uint8Array | string>): StartTlsError | undefined => {
+      for (const chunk of batch) buffer = concat(buffer, typeof chunk === "string" ? encoder.encode(chunk) : chunk)
+      if (buffer.length <= maxReply) return undefined
+      return new StartTlsError({
+        reason: "ReplyTooLong",
+        protocol,
+        step,
+        message: `${protocol} ${step}: the server sent more than ${maxReply} bytes without completing a reply`,
+        reply: showReply(decoder.decode(buffer.subarray(0, 200)))
+      })
+    }
+
     const readMore = (step: string): Effect.Effect<void, StartTlsError> =>
       timed(
         step,
-        Effect.gen(function* () {
-          if (pull === undefined) {
-            const reader = yield* Scope.provide(current.reader, scope).pipe(Effect.mapError((e) => closed(step, e)))
-            pull = reader.pull
-          }
-          const batch = yield* pull.pipe(Effect.mapError((e) => closed(step, e)))
-          for (const chunk of batch) buffer = concat(buffer, typeof chunk === "string" ? encoder.encode(chunk) : chunk)
-          if (buffer.length > maxReply) {
-            return yield* new StartTlsError({
-              reason: "ReplyTooLong",
-              protocol,
-              step,
-              message: `${protocol} ${step}: the server sent more than ${maxReply} bytes without completing a reply`,
-              reply: showReply(decoder.decode(buffer.subarray(0, 200)))
-            })
-          }
-        })
+        // Suspended: the reader is the one of the connection as it is when the read runs (a new one after upgrade).
+        Effect.suspend(() =>
+          Effect.flatMap(acquirePull(step), (pulling) =>
+            Effect.flatMap(
+              Effect.mapError(pulling, (e) => closed(step, e)),
+              (batch) => {
+                const tooLong = append(step, batch)
+                return tooLong === undefined ? Effect.void : Effect.fail(tooLong)
+              }
+            )
+          )
+        )
       )
 
     const consume = (n: number): Uint8Array => {
@@ -122,35 +145,41 @@ export const make = (connection: Connection, options: SessionOptions): Effect.Ef
       return taken
     }
 
-    const readLine = (step: string): Effect.Effect<string, StartTlsError> =>
-      Effect.gen(function* () {
-        while (true) {
-          const newline = buffer.indexOf(0x0a)
-          if (newline !== -1) {
-            const line = consume(newline + 1)
-            const end = line.length >= 2 && line[line.length - 2] === 0x0d ? line.length - 2 : line.length - 1
-            return decoder.decode(line.subarray(0, end))
-          }
-          yield* readMore(step)
-        }
-      })
+    /** The next complete line in the buffer (consumed), or undefined. */
+    const takeLine = (): string | undefined => {
+      const newline = buffer.indexOf(0x0a)
+      if (newline === -1) return undefined
+      const line = consume(newline + 1)
+      const end = line.length >= 2 && line[line.length - 2] === 0x0d ? line.length - 2 : line.length - 1
+      return decoder.decode(line.subarray(0, end))
+    }
 
-    const readBytes = (n: number, step: string): Effect.Effect<Uint8Array, StartTlsError> =>
-      Effect.gen(function* () {
-        while (buffer.length < n) yield* readMore(step)
-        return consume(n)
+    const readLine = (step: string): Effect.Effect<string, StartTlsError> => {
+      const attempt: Effect.Effect<string, StartTlsError> = Effect.suspend(() => {
+        const line = takeLine()
+        return line !== undefined ? Effect.succeed(line) : Effect.andThen(readMore(step), attempt)
       })
+      return attempt
+    }
+
+    const readBytes = (n: number, step: string): Effect.Effect<Uint8Array, StartTlsError> => {
+      const attempt: Effect.Effect<Uint8Array, StartTlsError> = Effect.suspend(() =>
+        buffer.length >= n ? Effect.succeed(consume(n)) : Effect.andThen(readMore(step), attempt)
+      )
+      return attempt
+    }
 
     const write = (data: string | Uint8Array, step: string): Effect.Effect<void, StartTlsError> =>
       timed(
         step,
-        Effect.gen(function* () {
-          if (writer === undefined) {
-            writer = yield* Scope.provide(current.writer, scope)
-          }
-          yield* writer
-            .write(typeof data === "string" ? encoder.encode(data) : data)
-            .pipe(Effect.mapError((e) => closed(step, e)))
+        Effect.suspend(() => {
+          const bytes = typeof data === "string" ? encoder.encode(data) : data
+          const send = (w: Socket.Writer) => Effect.mapError(w.write(bytes), (e) => closed(step, e))
+          if (writer !== undefined) return send(writer)
+          return Effect.flatMap(Scope.provide(current.writer, scope), (acquired) => {
+            writer = acquired
+            return send(acquired)
+          })
         })
       )
 

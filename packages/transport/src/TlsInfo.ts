@@ -175,14 +175,37 @@ export const peerX509Of = (socket: tls.TLSSocket): X509Certificate | undefined =
   // getPeerCertificate(true) + X509 parsing cost about 200 µs a time.
   const cached = peerX509s.get(socket)
   if (cached !== undefined) return cached
-  const raw = socket.getPeerCertificate(true)?.raw ?? resumedPeers.get(socket)
-  if (raw === undefined || raw.length === 0) return undefined
+  const raw = peerDerOf(socket)
+  if (raw === undefined) return undefined
   const x509 = new X509Certificate(raw)
   peerX509s.set(socket, x509)
   return x509
 }
 
+/**
+ * The DER of the peer's leaf certificate, without parsing it when it is already known (primed by the handshake,
+ * or parsed before); else read as `peerX509Of` does. Kept once read, so it stays available after the socket closed.
+ */
+export const peerDerOf = (socket: tls.TLSSocket): Buffer | undefined => {
+  const known = peerDers.get(socket) ?? peerX509s.get(socket)?.raw
+  if (known !== undefined) return known
+  const raw = socket.getPeerCertificate(true)?.raw ?? resumedPeers.get(socket)
+  if (raw === undefined || raw.length === 0) return undefined
+  peerDers.set(socket, raw)
+  return raw
+}
+
 const peerX509s = new WeakMap<tls.TLSSocket, X509Certificate>()
+const peerDers = new WeakMap<tls.TLSSocket, Buffer>()
+
+/**
+ * Gives `peerDerOf`/`peerX509Of` the leaf's DER when the caller already holds it (the client handshake gets it
+ * from Node's own name check), so that the certificate is neither read from the socket again nor parsed unless
+ * someone needs its fields. Ignored once the socket has one.
+ */
+export const primePeerCertificate = (socket: tls.TLSSocket, der: Buffer): void => {
+  if (!peerDers.has(socket) && !peerX509s.has(socket)) peerDers.set(socket, der)
+}
 
 // -- Cipher strength ---------------------------------------------------------------------------------------------
 
@@ -229,7 +252,14 @@ export const unwrapSession = (
   return { nodeSession: bytes.subarray(headerEnd + derLength), peerDer: der.length > 0 ? der : undefined }
 }
 
-const latestSessions = new WeakMap<tls.TLSSocket, Uint8Array>()
+/** A session as Node delivered it, with the peer certificate it belongs to; wrapped when first read. */
+interface LatestSession {
+  readonly nodeSession: Buffer
+  readonly peerDer: Buffer | undefined
+  wrapped: Uint8Array | undefined
+}
+
+const latestSessions = new WeakMap<tls.TLSSocket, LatestSession>()
 
 /**
  * Records the latest session a client socket receives. Call it before the handshake completes: TLS 1.3 tickets may
@@ -241,17 +271,22 @@ export const trackSessions = (socket: tls.TLSSocket): void => {
 }
 
 function rememberSession(this: tls.TLSSocket, session: Buffer): void {
-  // Node emits sessions only after its own verification, when the peer certificate is readable.
-  latestSessions.set(this, wrapSession(session, peerX509Of(this)?.raw))
+  // Node emits sessions only after its own verification, when the peer certificate is readable. TLS 1.3 tickets
+  // arrive around the server's first reply, so this runs on the way to it: only note the session here (the
+  // envelope is built when `TlsDetails.session` is read).
+  latestSessions.set(this, { nodeSession: session, peerDer: peerDerOf(this), wrapped: undefined })
 }
 
 const sessionOf = (socket: tls.TLSSocket): Uint8Array | undefined => {
   const latest = latestSessions.get(socket)
-  if (latest !== undefined) return latest
+  if (latest !== undefined) {
+    latest.wrapped ??= wrapSession(latest.nodeSession, latest.peerDer)
+    return latest.wrapped
+  }
   // getSession() gives a usable session only up to TLS 1.2; a TLS 1.3 one without a ticket cannot resume.
   if (socket.getProtocol() === "TLSv1.3") return undefined
   const session = socket.getSession()
-  return session === undefined || session === null ? undefined : wrapSession(session, peerX509Of(socket)?.raw)
+  return session === undefined || session === null ? undefined : wrapSession(session, peerDerOf(socket))
 }
 
 // -- Description -------------------------------------------------------------------------------------------------

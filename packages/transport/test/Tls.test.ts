@@ -54,6 +54,58 @@ layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) =
     }).pipe(Effect.scoped)
   )
 
+  it.effect("a STARTTLS server shares its context between connections: a session from one resumes on the next", () =>
+    Effect.gen(function* () {
+      const pki = yield* Effect.promise(() => makeTestPki())
+      const serverOptions = { role: "server" as const, cert: pki.server.chainPem, key: pki.server.keyPem }
+      const upgradePair = (session: Uint8Array | undefined) =>
+        Effect.gen(function* () {
+          const { client, server } = yield* plaintextPair
+          const [secureServer, secureClient] = yield* Effect.all(
+            [
+              Tls.upgrade(server, serverOptions),
+              Tls.upgrade(client, { ca: pki.ca.certPem, ...(session !== undefined ? { session } : {}) })
+            ],
+            { concurrency: 2 }
+          )
+          // TLS 1.3 tickets come after the handshake, around the server's first write.
+          yield* send(secureServer, "220 ready\r\n")
+          expect(yield* readUntil(secureClient, "\r\n")).toBe("220 ready\r\n")
+          if (session === undefined) {
+            for (let i = 0; i < 100 && secureClient.tls!.session === undefined; i++) yield* Effect.sleep("20 millis")
+          }
+          return secureClient.tls!
+        })
+      const first = yield* upgradePair(undefined)
+      expect(first.sessionReused).toBe(false)
+      expect(first.session).toBeDefined()
+      const second = yield* upgradePair(first.session)
+      expect(second.sessionReused).toBe(true)
+      expect(second.authorized).toBe(true)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("effect's own Reader.upgrade still switches a netdial connection's reads to TLS", () =>
+    Effect.gen(function* () {
+      const pki = yield* Effect.promise(() => makeTestPki())
+      const { client, server } = yield* plaintextPair
+      const reader = yield* client.reader
+      yield* send(server, "220 go ahead\r\n")
+      expect(text(yield* reader.pull)).toBe("220 go ahead\r\n")
+      const [secureServer] = yield* Effect.all(
+        [
+          Tls.upgrade(server, { role: "server", cert: pki.server.chainPem, key: pki.server.keyPem }),
+          reader.upgrade({ ca: pki.ca.certPem, servername: "localhost" })
+        ],
+        { concurrency: 2 }
+      )
+      yield* send(secureServer, "250 over tls\r\n")
+      expect(text(yield* reader.pull)).toBe("250 over tls\r\n")
+      const again = yield* reader.upgrade({ ca: pki.ca.certPem }).pipe(Effect.flip)
+      expect(again.reason._tag).toBe("SocketUpgradeError")
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("plaintext bytes waiting at upgrade time are refused (response injection) and the connection closed", () =>
     Effect.gen(function* () {
       const pki = yield* Effect.promise(() => makeTestPki())

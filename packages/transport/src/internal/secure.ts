@@ -13,7 +13,7 @@ import type { TlsClientOptions } from "../TlsOptions.ts"
 import { TransportError } from "../TransportError.ts"
 import { classify } from "./classify.ts"
 import type { Secured } from "./listen.ts"
-import { handshake, tlsClientConnectOptions } from "./tlsClient.ts"
+import { handshake, peerCheckOf, tlsClientConnectOptions } from "./tlsClient.ts"
 import { secureServerHandshake, tlsServerSecureContextOptions } from "./tlsServer.ts"
 
 const remoteLabel = (socket: Net.Socket): string | undefined =>
@@ -117,7 +117,7 @@ export const secureClientSocket = (
         const early = sinkErrors(tlsSocket)
         if (tlsSocket.destroyed) return failedAtStart(tlsSocket, early, context)
         return Effect.map(
-          handshake(tlsSocket, options, context),
+          handshake(tlsSocket, options, { ...context, peerCheck: peerCheckOf(connectOptions) }),
           (details): Secured => ({ socket: tlsSocket, details })
         )
       }),

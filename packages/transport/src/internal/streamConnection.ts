@@ -1,14 +1,16 @@
 /**
- * Wraps an open node socket (net.Socket or tls.TLSSocket) as a `Connection`. Reading and writing go through
- * `NodeSocket.fromDuplex` of @effect/platform-node (pull-based reads that keep the kernel window closed while nobody
- * reads: end-to-end backpressure; `write` awaits `drain`). What it lacks and this adds: addresses, TLS details,
- * an idle timeout, half-close as an operation, and ownership — the connection's scope destroys the socket.
+ * Wraps an open node socket (net.Socket or tls.TLSSocket) as a `Connection`. Reads are pull-based as in
+ * `NodeSocket.fromDuplex` of @effect/platform-node (they keep the kernel window closed while nobody reads:
+ * end-to-end backpressure); `write` awaits `drain`. What this adds: addresses, TLS details, an idle timeout,
+ * half-close as an operation, and ownership — the connection's scope destroys the socket.
  */
 import type * as Net from "node:net"
+import type { Duplex } from "node:stream"
 import type * as Tls from "node:tls"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import type { TransportUrl } from "@netdial/url"
 import { Duration, Effect, Exit, Scope } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import { NetAddress } from "effect/net"
 import { Socket } from "effect/socket"
 import { type Connection, registerRaw } from "../Connection.ts"
@@ -104,16 +106,14 @@ export const makeStreamConnection = (
         })
       }
     }
-    const base = yield* NodeSocket.fromDuplex(Effect.succeed(socket))
-    // fromDuplex's writer waits until a reader is acquired (it was made for sockets that dial on read); this one
-    // is open already, so writes go straight to the current socket, with the same drain backpressure.
+    // Writes go straight to the current socket (the TLS one after an upgrade), with drain backpressure.
     const writer = makeWriter(() => current)
     const localAddress = addressOf(socket, "local", meta.unixPath?.local)
     const remoteAddress = addressOf(socket, "remote", meta.unixPath?.remote)
     const where = formatAddress(remoteAddress)
     // A reader attached after the socket died would wait for events that already happened: its pulls fail at once.
     // (Checked when the reader is acquired, not per pull: a live reader must still deliver bytes read before EOF.)
-    const reader: Socket.Socket["reader"] = Effect.map(base.reader, (r) => {
+    const reader: Socket.Socket["reader"] = Effect.map(makeReader(socket), (r) => {
       if (!(current.destroyed && current.readableLength === 0)) return r
       const dead = new Socket.SocketError({
         reason:
@@ -124,7 +124,7 @@ export const makeStreamConnection = (
       return { ...r, pull: Effect.fail(dead) }
     })
     const connection: Connection = {
-      ...base,
+      ...Socket.make({ reader, writer }),
       reader,
       writer,
       url: meta.url,
@@ -158,6 +158,163 @@ export const makeStreamConnection = (
       }
     })
     return connection
+  })
+
+type Chunk = Uint8Array | string
+
+/** Most chunks handed out by one pull (as `NodeSocket.fromDuplex`). */
+const maxChunksPerPull = 4096
+
+/** How the read side ended, turned into a `SocketError` only when a pull is there to receive it. */
+type Ending = { readonly kind: "close"; readonly code: number } | { readonly kind: "read"; readonly cause: unknown }
+
+const socketErrorOf = (ending: Ending): Socket.SocketError =>
+  new Socket.SocketError({
+    reason:
+      ending.kind === "read"
+        ? new Socket.SocketReadError({ cause: ending.cause })
+        : new Socket.SocketCloseError({ code: ending.code })
+  })
+
+const readAvailable = (conn: Duplex): NonEmptyReadonlyArray<Chunk> | undefined => {
+  const first = conn.read() as Chunk | null
+  if (first === null) return undefined
+  const out: [Chunk, ...Array<Chunk>] = [first]
+  // read() may refill the buffer synchronously; further reads are left to the next pull.
+  while (out.length < maxChunksPerPull) {
+    const chunk = conn.read() as Chunk | null
+    if (chunk === null) break
+    out.push(chunk)
+  }
+  return out
+}
+
+/**
+ * The read side: the pull-based reader of `NodeSocket.fromDuplex` (the socket stays paused while nobody pulls, so
+ * the kernel window closes: end-to-end backpressure; bytes read before EOF are delivered before the close; after
+ * an error or a teardown they are dropped), with the same `SocketError`s, but built only when a pull receives one.
+ * fromDuplex builds two schema-checked errors each time a reader is released, which cost more than the rest of
+ * closing a connection.
+ *
+ * `upgrade` is effect's own TLS switch, kept for the `Socket` interface: it hands the socket to fromDuplex's reader
+ * and reads through it from then on. netdial's switch is `Tls.upgrade` (verification, SNI, injection checks).
+ */
+const makeReader = (conn: Net.Socket): Effect.Effect<Socket.Reader, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    let ending: Ending | undefined
+    let error: Socket.SocketError | undefined
+    let waiter: ((effect: Effect.Effect<NonEmptyReadonlyArray<Chunk>, Socket.SocketError>) => void) | undefined
+    // Bytes consumed by read() while the parked pull was interrupted.
+    let pending: NonEmptyReadonlyArray<Chunk> | undefined
+    let reading = false
+    let closed = false
+    let released = false
+    let delegate: Socket.Reader | undefined
+
+    // The only place a waiter is resumed: retained bytes first, then freshly read bytes, then the ending.
+    function drain() {
+      if (waiter === undefined || reading) return
+      let chunk = pending
+      pending = undefined
+      if (chunk === undefined && !closed) {
+        // A data listener can interrupt and replace the pull synchronously; the replacement waits for this read.
+        reading = true
+        try {
+          chunk = readAvailable(conn)
+        } finally {
+          reading = false
+        }
+      }
+      // A close during read() discards the bytes it consumed.
+      if (closed) chunk = undefined
+      if (waiter === undefined) {
+        pending = chunk
+        return
+      }
+      let result: Effect.Effect<NonEmptyReadonlyArray<Chunk>, Socket.SocketError> | undefined
+      if (chunk !== undefined) result = Effect.succeed(chunk)
+      else if (ending !== undefined) {
+        error ??= socketErrorOf(ending)
+        result = Effect.fail(error)
+      }
+      if (result === undefined) return
+      const resume = waiter
+      waiter = undefined
+      resume(result)
+    }
+    // Normal EOF: bytes already consumed are still delivered before the error.
+    function end(next: Ending) {
+      ending ??= next
+      drain()
+    }
+    // Teardown or failure: consumed bytes are discarded.
+    function close(next: Ending) {
+      ending ??= next
+      closed = true
+      pending = undefined
+      drain()
+    }
+    function onEnd() {
+      end({ kind: "close", code: 1000 })
+    }
+    function onError(cause: Error) {
+      close({ kind: "read", cause })
+    }
+    function onClose(hadError: boolean) {
+      if (hadError) close({ kind: "close", code: 1006 })
+      else end({ kind: "close", code: 1000 })
+    }
+    const detach = () => {
+      conn.off("readable", drain)
+      conn.off("end", onEnd)
+      conn.off("error", onError)
+      conn.off("close", onClose)
+    }
+
+    conn.pause()
+    conn.on("readable", drain)
+    conn.on("end", onEnd)
+    conn.on("error", onError)
+    conn.on("close", onClose)
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.sync(() => {
+        released = true
+        // Resumes a pull blocked in another fiber before detaching.
+        close({ kind: "close", code: 1006 })
+        detach()
+      })
+    )
+
+    const ownPull = Effect.callback<NonEmptyReadonlyArray<Chunk>, Socket.SocketError>((resume) => {
+      waiter = resume
+      drain()
+      // Resumed synchronously: nothing to cancel.
+      if (waiter !== resume) return
+      return Effect.sync(() => {
+        if (waiter === resume) waiter = undefined
+      })
+    })
+    const pull = Effect.suspend(() => (delegate === undefined ? ownPull : delegate.pull))
+
+    const upgradeError = (message: string) =>
+      Effect.fail(new Socket.SocketError({ reason: new Socket.SocketUpgradeError({ cause: new Error(message) }) }))
+    const upgrade: Socket.Reader["upgrade"] = (options) =>
+      Effect.suspend(() => {
+        if (released || delegate !== undefined || closed) return upgradeError("socket is already upgraded or closed")
+        if (waiter !== undefined) return upgradeError("cannot upgrade while a read is waiting")
+        if (pending !== undefined) return upgradeError("plaintext bytes were received and not read before the upgrade")
+        detach()
+        return Effect.gen(function* () {
+          const base = yield* NodeSocket.fromDuplex(Effect.succeed(conn))
+          const tlsReader = yield* Scope.provide(base.reader, scope)
+          delegate = tlsReader
+          yield* tlsReader.upgrade(options)
+        })
+      })
+
+    return { pull, upgrade }
   })
 
 const writeError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketWriteError({ cause }) })

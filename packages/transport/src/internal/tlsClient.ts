@@ -18,7 +18,9 @@ import * as tls from "node:tls"
 import { Effect } from "effect"
 import {
   describeTls,
+  peerDerOf,
   peerX509Of,
+  primePeerCertificate,
   rememberResumedPeer,
   type TlsDetails,
   trackSessions,
@@ -117,12 +119,24 @@ const loadCaSource = (
   const where = typeof source === "string" ? "the PEM text" : source.file
   return loadPem(source, "ca", context).pipe(
     Effect.flatMap((text) => {
-      const blocks = certificateBlocks(text)
+      const blocks = blocksOf(text)
       return blocks.length > 0
         ? Effect.succeed(blocks)
         : Effect.fail(badOption(`\`ca\`: no "-----BEGIN CERTIFICATE-----" block in ${where}`, context))
     })
   )
+}
+
+/** The blocks of recently seen CA texts: a client passes the same `ca` on every connect (bounded, oldest evicted). */
+const caBlocks = new Map<string, ReadonlyArray<string>>()
+
+const blocksOf = (text: string): ReadonlyArray<string> => {
+  const known = caBlocks.get(text)
+  if (known !== undefined) return known
+  const blocks = certificateBlocks(text)
+  if (caBlocks.size >= 16) caBlocks.delete(caBlocks.keys().next().value!)
+  caBlocks.set(text, blocks)
+  return blocks
 }
 
 /** Every CA certificate of the option, one PEM block each, duplicates dropped (hashed links repeat files). */
@@ -283,11 +297,36 @@ export const peerIdentity = (
 
 // -- Connect options ---------------------------------------------------------------------------------------------
 
-/** Node's own name check, against our name whatever `host`/`servername` Node is given. */
+/**
+ * What Node's own name check saw: the peer certificate Node read for it (`getPeerCertificate(true)`, the costliest
+ * call of a client handshake after the key exchange) and our check's verdict. `handshake` reuses both instead of
+ * reading and checking the certificate a second time.
+ */
+export interface PeerCheck {
+  /** The name checked. */
+  readonly name: string
+  /** Set when Node ran the check (a new session whose chain verified). */
+  certificate: tls.PeerCertificate | undefined
+  error: Error | undefined
+}
+
+const peerChecks = new WeakMap<tls.ConnectionOptions, PeerCheck>()
+
+/** The record of the name check of options made by `tlsClientConnectOptions` (pass it to `handshake`). */
+export const peerCheckOf = (options: tls.ConnectionOptions): PeerCheck | undefined => peerChecks.get(options)
+
+/**
+ * Node's own name check, against our name whatever `host`/`servername` Node is given. The check always runs (the
+ * verdict is reported in `TlsDetails.authorized`), but fails the handshake only when `enforce` is on.
+ */
 const checkIdentityOf =
-  (verifyName: string) =>
-  (_host: string, certificate: tls.PeerCertificate): Error | undefined =>
-    tls.checkServerIdentity(verifyName, certificate)
+  (check: PeerCheck, enforce: boolean) =>
+  (_host: string, certificate: tls.PeerCertificate): Error | undefined => {
+    const error = tls.checkServerIdentity(check.name, certificate)
+    check.certificate = certificate
+    check.error = error
+    return enforce ? error : undefined
+  }
 
 /**
  * `tls.connect` options for the decoded options: a prebuilt `secureContext` plus the per-connection settings. The
@@ -339,11 +378,12 @@ export const tlsClientConnectOptions = (
     }
     const verifyPeer = opts.verifyPeer ?? true
     const { verifyName, servername } = peerIdentity(opts, context)
+    const check: PeerCheck = { name: verifyName, certificate: undefined, error: undefined }
     const options: tls.ConnectionOptions = {
       secureContext,
       // allowSelfSigned needs the handshake to complete so that `handshake` can look at the one error it forgives.
       rejectUnauthorized: verifyPeer && opts.allowSelfSigned !== true,
-      checkServerIdentity: (opts.verifyPeerName ?? true) ? checkIdentityOf(verifyName) : () => undefined,
+      checkServerIdentity: checkIdentityOf(check, opts.verifyPeerName ?? true),
       ...optional({
         servername,
         ALPNProtocols: opts.alpn !== undefined && opts.alpn.length > 0 ? [...opts.alpn] : undefined,
@@ -352,6 +392,7 @@ export const tlsClientConnectOptions = (
         socket: context.socket
       })
     }
+    peerChecks.set(options, check)
     return options
   })
 
@@ -387,40 +428,52 @@ const selfSignedStillValid = (certificate: X509Certificate): boolean => {
  * The checks after Node's, in PHP's order: chain (with the self-signed allowance), pin, name. Node checks the name
  * only when the chain verified and the session is new; here it is checked whenever `verifyPeerName` is on.
  */
-export const verifyServer = (socket: tls.TLSSocket, opts: TlsClientOptions, identity: PeerIdentity): Verification => {
+export const verifyServer = (
+  socket: tls.TLSSocket,
+  opts: TlsClientOptions,
+  identity: PeerIdentity,
+  check?: PeerCheck
+): Verification => {
   const reused = socket.isSessionReused()
-  const x509 = peerX509Of(socket)
+  // Node's name check already read the certificate (and we checked the name then): reuse both.
+  const checked = check !== undefined && check.name === identity.verifyName ? check.certificate : undefined
+  const reusable = checked?.raw !== undefined && checked.raw.length > 0
+  if (reusable) primePeerCertificate(socket, checked.raw)
+  // The DER only: parsing the certificate is left to the checks that need its fields.
+  const der = peerDerOf(socket)
   const nodeCode = authorizationCodeOf(socket)
   const chainCode = nodeCode !== undefined && !nameErrorCodes.has(nodeCode) ? nodeCode : undefined
   const unknownPeer = reused
     ? "the peer's certificate is unknown (a resumed session that did not come from TlsDetails.session)"
     : "the peer sent no certificate"
   const nameError =
-    x509 === undefined
+    der === undefined
       ? codedError("ERR_TLS_CERT_ALTNAME_INVALID", unknownPeer)
-      : tls.checkServerIdentity(identity.verifyName, x509.toLegacyObject())
+      : reusable
+        ? check!.error
+        : tls.checkServerIdentity(identity.verifyName, peerX509Of(socket)!.toLegacyObject())
   const nameCode =
     nameError === undefined ? undefined : ((nameError as Error & { code?: string }).code ?? nameError.message)
-  const authorized = x509 !== undefined && chainCode === undefined && nameError === undefined
-  const authorizationError = x509 === undefined ? "no peer certificate" : (chainCode ?? nameCode)
+  const authorized = der !== undefined && chainCode === undefined && nameError === undefined
+  const authorizationError = der === undefined ? "no peer certificate" : (chainCode ?? nameCode)
   const result = (failure: Verification["failure"]): Verification => ({ authorized, authorizationError, failure })
 
   if (opts.verifyPeer ?? true) {
     // A resumed session keeps the chain verdict of the connection that made it; Node reports that one.
-    if (x509 === undefined && !reused) return result(codedError("UNABLE_TO_GET_ISSUER_CERT", unknownPeer))
+    if (der === undefined && !reused) return result(codedError("UNABLE_TO_GET_ISSUER_CERT", unknownPeer))
     if (chainCode !== undefined) {
       const forgiven =
         opts.allowSelfSigned === true &&
         chainCode === "DEPTH_ZERO_SELF_SIGNED_CERT" &&
-        x509 !== undefined &&
-        selfSignedStillValid(x509)
+        der !== undefined &&
+        selfSignedStillValid(peerX509Of(socket)!)
       if (!forgiven) return result(codedError(chainCode, `certificate verification failed: ${chainCode}`))
     }
   }
   if (opts.peerFingerprint !== undefined) {
     const expected = expectedFingerprints(opts.peerFingerprint)
-    if (x509 === undefined || !matchesFingerprints(x509.raw, expected)) {
-      return result(fingerprintMismatch(x509 === undefined ? undefined : fingerprintsOf(x509.raw), expected))
+    if (der === undefined || !matchesFingerprints(der, expected)) {
+      return result(fingerprintMismatch(der === undefined ? undefined : fingerprintsOf(der), expected))
     }
   }
   if ((opts.verifyPeerName ?? true) && nameError !== undefined) return result(nameError)
@@ -475,6 +528,8 @@ export const guardLateErrors = (socket: Duplex): void => {
 export const lateError = (socket: Duplex): Error | undefined => lateErrors.get(socket)
 
 export interface HandshakeContext extends TlsErrorContext {
+  /** The record of Node's name check (`peerCheckOf(connectOptions)`), so that the certificate is read only once. */
+  readonly peerCheck?: PeerCheck | undefined
   readonly host: string
   readonly isIpLiteral: boolean
   /** The scheme, for the version range in error hints. */
@@ -527,7 +582,7 @@ export const handshake = (
         const { peerDer } = unwrapSession(opts.session)
         if (peerDer !== undefined) rememberResumedPeer(socket, peerDer)
       }
-      const verification = verifyServer(socket, opts, identity)
+      const verification = verifyServer(socket, opts, identity, context.peerCheck)
       if (verification.failure !== undefined) return fail(verification.failure)
       settled = true
       cleanup()

@@ -6,12 +6,12 @@
  * `requireClientCertificate`). Unlike PHP, a server without a certificate is refused when it is configured, with a
  * message that says so, instead of failing every handshake with "no shared cipher".
  */
-import { constants } from "node:crypto"
+import { constants, createHash } from "node:crypto"
 import type * as tls from "node:tls"
 import { Effect } from "effect"
-import { describeTls, peerX509Of, type TlsDetails } from "../TlsInfo.ts"
+import { describeTls, peerDerOf, type TlsDetails } from "../TlsInfo.ts"
 import type { TlsServerOptions } from "../TlsOptions.ts"
-import { tlsVersionRange } from "../TlsOptions.ts"
+import { type TlsVersionRange, tlsVersionRange } from "../TlsOptions.ts"
 import type { TransportError } from "../TransportError.ts"
 import { classify, optional } from "./classify.ts"
 import {
@@ -83,36 +83,106 @@ export const tlsServerSecureContextOptions = (
     const ca = opts.ca === undefined ? undefined : yield* loadCa(opts.ca, context)
     const cert = yield* loadPem(opts.cert, "cert", context)
     const key = opts.key === undefined ? undefined : yield* loadPem(opts.key, "key", context)
+    const sniEntries: Array<SniMaterial> = []
+    for (const [pattern, entry] of Object.entries(opts.sniCertificates ?? {})) {
+      const option = `sniCertificates[${JSON.stringify(pattern)}]`
+      sniEntries.push({
+        pattern,
+        option,
+        cert: yield* loadPem(entry.cert, `${option}.cert`, context),
+        key: yield* loadPem(entry.key, `${option}.key`, context),
+        passphrase: entry.passphrase
+      })
+    }
+    const material: ServerMaterial = {
+      ca,
+      cert,
+      key,
+      passphrase: opts.passphrase,
+      ciphers: opts.ciphers,
+      securityLevel: opts.securityLevel,
+      range,
+      requestCert,
+      requireCert,
+      alpn: opts.alpn,
+      sni: sniEntries
+    }
+    // A STARTTLS server calls this for every connection (Tls.upgrade with role "server"); validating the material
+    // and building its SecureContexts costs more server CPU than the rest of the handshake, so options built from
+    // the same material (read again each time, so a changed file is picked up) are shared, as a tls.Server shares
+    // its one context (and with it its ticket keys) between all its connections.
+    const cacheKey = createHash("sha256").update(JSON.stringify(material)).digest("base64")
+    const cached = serverContextOptions.get(cacheKey)
+    if (cached !== undefined) {
+      // Most recently used last, so that eviction drops the coldest entry.
+      serverContextOptions.delete(cacheKey)
+      serverContextOptions.set(cacheKey, cached)
+      return cached
+    }
+    const built = yield* buildServerContextOptions(material, context)
+    if (serverContextOptions.size >= 64) serverContextOptions.delete(serverContextOptions.keys().next().value!)
+    serverContextOptions.set(cacheKey, built)
+    return built
+  })
+
+interface SniMaterial {
+  readonly pattern: string
+  readonly option: string
+  readonly cert: string
+  readonly key: string
+  readonly passphrase: string | undefined
+}
+
+interface ServerMaterial {
+  readonly ca: ReadonlyArray<string> | undefined
+  readonly cert: string
+  readonly key: string | undefined
+  readonly passphrase: string | undefined
+  readonly ciphers: string | undefined
+  readonly securityLevel: number | undefined
+  readonly range: TlsVersionRange
+  readonly requestCert: boolean
+  readonly requireCert: boolean
+  readonly alpn: ReadonlyArray<string> | undefined
+  readonly sni: ReadonlyArray<SniMaterial>
+}
+
+/** Recently built server options, by a digest of their material and settings (bounded; coldest evicted first). */
+const serverContextOptions = new Map<string, tls.TlsOptions>()
+
+const buildServerContextOptions = (
+  material: ServerMaterial,
+  context: TlsServerContext
+): Effect.Effect<tls.TlsOptions, TransportError> =>
+  Effect.gen(function* () {
+    const { ca, cert, key, range, requestCert, requireCert } = material
     // A resumed session carries no client certificate (Node then refuses the client, as `tls.Server` does), so a
     // server that requires one issues no tickets: clients fall back to a full handshake instead of being dropped.
     const shared = {
       ca,
-      ciphers: opts.ciphers,
-      securityLevel: opts.securityLevel,
+      ciphers: material.ciphers,
+      securityLevel: material.securityLevel,
       range,
       sessionIdContext,
       noTickets: requireCert
     }
-    const secureContext = yield* makeSecureContext({ ...shared, cert, key, passphrase: opts.passphrase }, context)
+    const secureContext = yield* makeSecureContext({ ...shared, cert, key, passphrase: material.passphrase }, context)
 
     const sniContexts = new Map<string, tls.SecureContext>()
-    for (const [pattern, entry] of Object.entries(opts.sniCertificates ?? {})) {
-      const option = `sniCertificates[${JSON.stringify(pattern)}]`
-      const sniCert = yield* loadPem(entry.cert, `${option}.cert`, context)
-      const sniKey = yield* loadPem(entry.key, `${option}.key`, context)
+    for (const entry of material.sni) {
       // The SNI context replaces the default one for the connection, so it carries the same CAs, ciphers and versions.
       const sniContext = yield* makeSecureContext(
         {
           ...shared,
-          cert: sniCert,
-          key: sniKey,
+          cert: entry.cert,
+          key: entry.key,
           passphrase: entry.passphrase,
-          certOption: `${option}.cert`,
-          keyOption: `${option}.key`
+          certOption: `${entry.option}.cert`,
+          keyOption: `${entry.option}.key`
         },
         context
       )
-      sniContexts.set(pattern, sniContext)
+      sniContexts.set(entry.pattern, sniContext)
     }
     const select = sniContexts.size > 0 ? sniSelector(sniContexts) : undefined
 
@@ -127,10 +197,10 @@ export const tlsServerSecureContextOptions = (
       ...(requireCert ? { secureOptions: constants.SSL_OP_NO_TICKET } : {}),
       ...optional({
         key: key ?? cert,
-        passphrase: opts.passphrase,
+        passphrase: material.passphrase,
         ca: ca === undefined ? undefined : [...ca],
-        ciphers: cipherList(opts.ciphers, opts.securityLevel),
-        ALPNProtocols: opts.alpn !== undefined && opts.alpn.length > 0 ? [...opts.alpn] : undefined,
+        ciphers: cipherList(material.ciphers, material.securityLevel),
+        ALPNProtocols: material.alpn !== undefined && material.alpn.length > 0 ? [...material.alpn] : undefined,
         // Unmatched names (and clients that send no SNI) get the default context.
         SNICallback:
           select === undefined
@@ -166,7 +236,7 @@ interface ClientVerification {
  */
 const verifyClient = (socket: tls.TLSSocket, requested: boolean): ClientVerification => {
   if (!requested) return { authorized: false, authorizationError: "verification disabled" }
-  if (peerX509Of(socket) === undefined) return { authorized: false, authorizationError: "no peer certificate" }
+  if (peerDerOf(socket) === undefined) return { authorized: false, authorizationError: "no peer certificate" }
   if (socket.authorized) return { authorized: true, authorizationError: undefined }
   const reported: unknown = socket.authorizationError
   if (typeof reported === "string" && reported.length > 0) return { authorized: false, authorizationError: reported }

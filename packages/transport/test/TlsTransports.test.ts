@@ -3,6 +3,7 @@
  * version, sslv2/sslv3 are refused before any I/O, and handshake faults never hang.
  */
 import * as Net from "node:net"
+import * as Tls from "node:tls"
 import { expect, layer } from "@effect/vitest"
 import { makeTestPki, type TestCert, type TestPki } from "@netdial/testkit"
 import { Duration, Effect, Exit, Fiber } from "effect"
@@ -60,6 +61,35 @@ layer(Transports.layerNode, { excludeTestServices: true })("TLS through Transpor
       }).pipe(Effect.scoped)
     )
   }
+
+  it.effect("a client that closes right after the handshake still has its address on the accepted connection", () =>
+    Effect.gen(function* () {
+      const transports = yield* Transports
+      const listener = yield* transports.listen("tls://127.0.0.1:0", {
+        cert: pki.server.chainPem,
+        key: pki.server.keyPem
+      })
+      const clientPort = yield* Effect.callback<number>((resume) => {
+        const socket = Tls.connect({
+          port: listener.url.port!,
+          host: "127.0.0.1",
+          ca: pki.ca.certPem,
+          servername: "localhost"
+        })
+        socket.on("secureConnect", () => {
+          const port = socket.localPort!
+          socket.end() // close_notify + FIN, as `netdial probe` does
+          resume(Effect.succeed(port))
+        })
+        socket.on("error", () => {})
+      })
+      // Give the close time to arrive before the connection object is made.
+      yield* Effect.sleep(Duration.millis(100))
+      const connection = yield* listener.accept.pipe(Effect.timeout(Duration.seconds(5)))
+      expect(String(connection.remoteAddress)).toBe(`127.0.0.1:${clientPort}`)
+      expect(String(connection.localAddress)).toBe(`127.0.0.1:${listener.url.port}`)
+    }).pipe(Effect.scoped)
+  )
 
   it.effect("fingerprint pinning: a wrong pin fails, the right one passes (even without a CA)", () =>
     Effect.gen(function* () {

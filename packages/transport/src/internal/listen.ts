@@ -14,7 +14,7 @@ import type { Listener, ListenerStats } from "../Listener.ts"
 import type { TlsDetails } from "../TlsInfo.ts"
 import { TransportError } from "../TransportError.ts"
 import { classify } from "./classify.ts"
-import { formatAddress, makeStreamConnection } from "./streamConnection.ts"
+import { type AddressFields, formatAddress, makeStreamConnection } from "./streamConnection.ts"
 
 export interface Secured {
   readonly socket: Tls.TLSSocket
@@ -40,6 +40,8 @@ export interface ListenSpec {
 interface Ready {
   readonly socket: Net.Socket
   readonly tls: TlsDetails | undefined
+  /** The accepted socket (a key to the addresses read at accept time). */
+  readonly raw: Net.Socket
 }
 
 /** Is something listening on this unix socket path? */
@@ -119,8 +121,16 @@ export const listenStream = (spec: ListenSpec): Effect.Effect<Listener, Transpor
     const ready = spec.secure === undefined ? undefined : yield* Queue.bounded<Ready>(spec.acceptQueue)
     const pending = new Set<Net.Socket>()
 
+    const accepted = new WeakMap<Net.Socket, AddressFields>()
     const server = Net.createServer({ pauseOnConnect: true, noDelay: spec.noDelay ?? false })
     server.on("connection", (socket) => {
+      // Read the addresses now: once the peer has closed, the socket no longer knows them.
+      accepted.set(socket, {
+        localAddress: socket.localAddress,
+        localPort: socket.localPort,
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort
+      })
       if (spec.keepAlive !== undefined && spec.keepAlive !== false) {
         socket.setKeepAlive(true, typeof spec.keepAlive === "boolean" ? 0 : Duration.toMillis(spec.keepAlive))
       }
@@ -179,7 +189,7 @@ export const listenStream = (spec: ListenSpec): Effect.Effect<Listener, Transpor
           Effect.flatMap((secured) => {
             pending.add(secured.socket)
             secured.socket.once("close", () => pending.delete(secured.socket))
-            return Queue.offer(ready, { socket: secured.socket, tls: secured.details })
+            return Queue.offer(ready, { socket: secured.socket, tls: secured.details, raw: socket })
           }),
           Effect.catch(() =>
             Effect.sync(() => {
@@ -215,13 +225,13 @@ export const listenStream = (spec: ListenSpec): Effect.Effect<Listener, Transpor
       ready !== undefined
         ? Queue.take(ready).pipe(Effect.catchCause(() => Effect.fail(closedError)))
         : Queue.take(incoming).pipe(
-            Effect.map((socket): Ready => ({ socket, tls: undefined })),
+            Effect.map((socket): Ready => ({ socket, tls: undefined, raw: socket })),
             Effect.catchCause(() => Effect.fail(closedError))
           )
 
     const accept: Effect.Effect<Connection, TransportError, Scope.Scope> = Effect.uninterruptibleMask((restore) =>
       restore(nextReady).pipe(
-        Effect.flatMap(({ socket, tls }) => {
+        Effect.flatMap(({ socket, tls, raw }) => {
           pending.delete(socket)
           stats.accepted++
           // No resume(): the socket stays paused (pauseOnConnect) until a reader attaches, so no byte is read into
@@ -231,7 +241,8 @@ export const listenStream = (spec: ListenSpec): Effect.Effect<Listener, Transpor
             role: "server",
             tls,
             idleTimeout: spec.idleTimeout,
-            unixPath: path !== undefined ? { local: path, remote: "" } : undefined
+            unixPath: path !== undefined ? { local: path, remote: "" } : undefined,
+            addressSource: accepted.get(raw)
           })
         })
       )

@@ -25,11 +25,24 @@ export interface StreamMeta {
   readonly idleTimeout?: Duration.Input | undefined
   /** Unix sockets: the path to report as the address (Node reports "" for unnamed ends). */
   readonly unixPath?: { readonly local: string; readonly remote: string } | undefined
+  /**
+   * The addresses, when they are not to be read from `socket` itself: a listener reads them at accept time, because
+   * a peer that closes right after the TLS handshake leaves a socket that no longer knows them.
+   */
+  readonly addressSource?: AddressFields | undefined
 }
 
 /** The effect/net address of one end of a node socket. */
+/** What `addressOf` reads: a socket, or the same fields copied from one. */
+export interface AddressFields {
+  readonly localAddress?: string | undefined
+  readonly localPort?: number | undefined
+  readonly remoteAddress?: string | undefined
+  readonly remotePort?: number | undefined
+}
+
 export const addressOf = (
-  socket: Net.Socket,
+  socket: AddressFields,
   end: "local" | "remote",
   unixPath: string | undefined
 ): NetAddress.SocketAddress => {
@@ -108,8 +121,8 @@ export const makeStreamConnection = (
     }
     // Writes go straight to the current socket (the TLS one after an upgrade), with drain backpressure.
     const writer = makeWriter(() => current)
-    const localAddress = addressOf(socket, "local", meta.unixPath?.local)
-    const remoteAddress = addressOf(socket, "remote", meta.unixPath?.remote)
+    const localAddress = addressOf(meta.addressSource ?? socket, "local", meta.unixPath?.local)
+    const remoteAddress = addressOf(meta.addressSource ?? socket, "remote", meta.unixPath?.remote)
     const where = formatAddress(remoteAddress)
     // A reader attached after the socket died would wait for events that already happened: its pulls fail at once.
     // (Checked when the reader is acquired, not per pull: a live reader must still deliver bytes read before EOF.)

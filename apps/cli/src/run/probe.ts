@@ -10,7 +10,7 @@ import { type Connection, Tls, Transports, type TransportsService } from "@netdi
 import { format } from "@netdial/url"
 import { Effect } from "effect"
 import { certificateRows, colonHex, tlsReport } from "../internal/describe.ts"
-import { Failure } from "../internal/failure.ts"
+import { Failure, reportOf } from "../internal/failure.ts"
 import { err, out, print, printError, printJson, table } from "../internal/output.ts"
 import { makeProgress } from "../internal/progress.ts"
 import { type Context, fail, usage } from "../internal/report.ts"
@@ -77,17 +77,16 @@ export const runProbe = (input: ProbeInput): Effect.Effect<void, Failure> =>
       const failed = (error: unknown) =>
         Effect.andThen(progress.clear, fail(ctx, 1, error, { target: format(url), phases }))
 
-      // Resolve (a name only), then connect to the first address, as `openssl s_client` does.
-      let address: string
+      // Resolve (a name only), then connect to the addresses in the resolver's order until one answers, as
+      // `openssl s_client` does; the report names the one that did.
       let addresses: ReadonlyArray<string> = []
-      let dialUrl: string
       const peerName = tls.peerName ?? (url.kind === "inet" ? url.hostname : undefined)
       if (url.kind === "inet" && url.hostKind === "domain") {
         yield* progress.phase(`resolving ${url.hostname}`)
         const start = performance.now()
         const family = input.dial.ipv4 ? 4 : input.dial.ipv6 ? 6 : 0
         const found = yield* Effect.tryPromise({
-          try: () => Dns.lookup(url.hostname, { all: true, family, order: "ipv6first" }),
+          try: () => Dns.lookup(url.hostname, { all: true, family, order: "verbatim" }),
           catch: (e) => ({
             _tag: "TransportError",
             reason: "NameNotResolved",
@@ -97,19 +96,38 @@ export const runProbe = (input: ProbeInput): Effect.Effect<void, Failure> =>
         }).pipe(Effect.catch(failed))
         phases.resolveMs = ms(start)
         addresses = found.map((a) => a.address)
-        address = addresses[0]!
-        dialUrl = `tcp://${bracket(address)}:${url.port}`
       } else if (url.kind === "inet") {
-        address = url.hostname
         addresses = [url.hostname]
-        dialUrl = `tcp://${bracket(url.hostname)}:${url.port}`
-      } else {
-        address = url.abstract ? `@${url.path.slice(1)}` : url.path
-        dialUrl = format(url)
       }
-      yield* progress.phase(`connecting to ${url.kind === "inet" ? `${bracket(address)}:${url.port}` : address}`)
+      const candidates =
+        url.kind === "inet"
+          ? addresses.map((a) => ({ address: `${bracket(a)}:${url.port}`, dialUrl: `tcp://${bracket(a)}:${url.port}` }))
+          : [{ address: url.abstract ? `@${url.path.slice(1)}` : url.path, dialUrl: format(url) }]
       let start = performance.now()
-      const plain: Connection = yield* transports.connect(dialUrl, dial).pipe(Effect.catch(failed))
+      let plain: Connection | undefined
+      let address = candidates[0]!.address
+      const attempts: Array<{ address: string; error: ReturnType<typeof reportOf> }> = []
+      for (const candidate of candidates) {
+        yield* progress.phase(`connecting to ${candidate.address}`)
+        const attempt = yield* Effect.result(transports.connect(candidate.dialUrl, dial))
+        if (attempt._tag === "Success") {
+          plain = attempt.success
+          address = candidate.address
+          break
+        }
+        attempts.push({ address: candidate.address, error: reportOf(attempt.failure) })
+        if (attempt.failure.reason === "BadOption" || candidate === candidates[candidates.length - 1]) {
+          return yield* Effect.andThen(
+            progress.clear,
+            fail(ctx, attempt.failure.reason === "BadOption" ? 2 : 1, attempt.failure, {
+              target: format(url),
+              phases,
+              ...(attempts.length > 1 ? { attempts } : {})
+            })
+          )
+        }
+      }
+      if (plain === undefined) return yield* Effect.die(new Error("no address to connect to"))
       phases.connectMs = ms(start)
 
       // The handshake reports the verdict instead of enforcing it, so that a bad chain is still shown.
@@ -159,7 +177,7 @@ export const runProbe = (input: ProbeInput): Effect.Effect<void, Failure> =>
         command: "probe",
         ok: verified || !enforce,
         target: format(url),
-        address: url.kind === "inet" ? `${bracket(address)}:${url.port}` : address,
+        address,
         addresses,
         phases,
         tls: details,

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as Net from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { run, runJson, stopAll } from "../support/cli.ts"
-import { echoServer, hasTool, type Peer, tlsEchoServer } from "../support/peers.ts"
+import { closedPort, echoServer, hasTool, type Peer, tlsEchoServer } from "../support/peers.ts"
 import { makePki, type Pki } from "../support/pki.ts"
 import { startSmtp } from "../support/smtp.ts"
 
@@ -141,6 +141,14 @@ describe("netdial probe", () => {
     expect(r.code).toBe(1)
     expect(r.json.error.type).toBe("TransportError")
     expect(r.json.phases.connectMs).toBeGreaterThanOrEqual(0)
+  })
+
+  it("exit 1 when nothing listens, with the address tried and the time spent resolving", async () => {
+    const port = await closedPort()
+    const r = await runJson(["probe", `tls://localhost:${port}`])
+    expect(r.code).toBe(1)
+    expect(r.json.error).toMatchObject({ type: "TransportError", reason: "Refused", code: "ECONNREFUSED" })
+    expect(r.json.phases.resolveMs).toBeGreaterThanOrEqual(0)
   })
 
   it("exit 1 when the handshake times out against a silent server", async () => {

@@ -94,6 +94,16 @@ describe.skipIf(tmuxMissing)(
       expect(session.capture()).toContain("interrupted: connection closed")
     })
 
+    it("colours on a terminal, none with NO_COLOR", async () => {
+      const coloured = (tmux as Tmux).start("colour", [process.execPath, bin, "parse", "::1:80"])
+      expect(await coloured.waitForExit()).toBe(2)
+      expect(coloured.captureWithEscapes()).toMatch(/\u001b\[[0-9;]*m/)
+      const plain = (tmux as Tmux).start("no-colour", ["env", "NO_COLOR=1", process.execPath, bin, "parse", "::1:80"])
+      expect(await plain.waitForExit()).toBe(2)
+      expect(plain.capture()).toContain("UnbracketedIpv6")
+      expect(plain.captureWithEscapes()).not.toMatch(/\u001b\[[0-9;]*m/)
+    })
+
     it("an interactive session: a typed line is echoed, Ctrl-C exits 130 and the listener sees the close", async () => {
       const child = spawn(process.execPath, [bin, "listen", "tcp://127.0.0.1:0", "--echo"], {
         stdio: ["ignore", "ignore", "pipe"],

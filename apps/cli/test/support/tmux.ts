@@ -58,6 +58,8 @@ export interface TmuxSession {
   readonly name: string
   /** The visible screen, as plain text (no colours), trailing blank lines removed. */
   readonly capture: () => string
+  /** The visible screen with its colour escapes (tmux `capture-pane -e`). */
+  readonly captureWithEscapes: () => string
   /** Waits until the screen matches `pattern`; returns the match. */
   readonly waitForScreen: (pattern: RegExp, options?: PollOptions) => Promise<RegExpExecArray>
   /** Types text literally (no key names). */
@@ -132,6 +134,7 @@ export const makeTmux = (prefix = "netdial-test"): Tmux => {
       return {
         name,
         capture,
+        captureWithEscapes: () => tmux(["capture-pane", "-p", "-e", "-t", target]),
         waitForScreen: (pattern, poll) =>
           pollUntil(`${pattern} on the screen of ${name}`, () => pattern.exec(capture()) ?? undefined, capture, poll),
         type: (text) => void tmux(["send-keys", "-t", target, "-l", text]),

@@ -12,3 +12,12 @@ export {
   writeTestPki
 } from "./certs.ts"
 export { type InstalledPackage, lintPublished, type PackedPackage, packAndInstall, packPackage } from "./pack.ts"
+export {
+  type Process,
+  ProcessError,
+  type ProcessExit,
+  runCommand,
+  type SpawnOptions,
+  spawnProcess,
+  waitForPorts
+} from "./process.ts"

@@ -3,20 +3,19 @@
  * `fsockopen`, `stream_socket_server`), socat and the openssl command. Each tool that is missing skips the tests
  * that need it, with the reason in the test name (`[skipped: needs php …]`).
  *
- * Every process runs in its own process group and is killed when its test's scope closes (test/interop/process.ts);
- * every temporary directory (PKI files, unix sockets) is removed then too; every wait is bounded (the netdial side
- * by `Effect.timeout`, the PHP side by its own socket timeouts and by `exited(…)`).
+ * Every process runs in its own process group and is killed when its test's scope closes (`spawnProcess` from
+ * @netdial/testkit); every temporary directory (PKI files, unix sockets) is removed then too; every wait is bounded
+ * (the netdial side by `Effect.timeout`, the PHP side by its own socket timeouts and by `exited(…)`).
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { expect, layer } from "@effect/vitest"
-import { makeTestPki } from "@netdial/testkit"
+import { makeTestPki, spawnProcess } from "@netdial/testkit"
 import { type Duration, Effect } from "effect"
 import { NetAddress } from "effect/net"
 import type { Socket } from "effect/socket"
 import { type Connection, type Listener, Transports } from "../src/index.ts"
 import { startPhpClient, startPhpServer } from "./interop/php.ts"
-import { spawnProcess } from "./interop/process.ts"
 import { all, freePort, ipv6, openssl, php, pkiFiles, socat, tempDir } from "./interop/tools.ts"
 
 const pki = await makeTestPki()

@@ -2,12 +2,13 @@
  * `netdial connect` against real loopback peers: node echo servers (tcp, ::1, udp, unix), a node TLS server with the
  * test PKI, and netdial's SMTP server for --starttls. Output, JSON document and exit codes as a user sees them.
  */
+import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bin, run, runJson, stopAll } from "../support/cli.ts"
-import { closedPort, echoServer, type Peer, tlsEchoServer, udpEchoServer } from "../support/peers.ts"
+import { closedPort, echoServer, hasTool, type Peer, tlsEchoServer, udpEchoServer } from "../support/peers.ts"
 import { makePki, type Pki } from "../support/pki.ts"
 import { startSmtp } from "../support/smtp.ts"
 
@@ -281,5 +282,49 @@ describe("netdial connect", () => {
     const sslv3 = await runJson(["connect", `sslv3://127.0.0.1:${tls.port}`])
     expect(sslv3.code).toBe(1)
     expect(sslv3.json.error.message).toMatch(/RFC 7568/)
+  })
+
+  describe.skipIf(!hasTool("openssl"))("against openssl s_server", () => {
+    it("talks TLS to `openssl s_server -rev` (it sends each line back reversed)", async () => {
+      const server = spawn(
+        "openssl",
+        [
+          "s_server",
+          "-accept",
+          "127.0.0.1:0",
+          "-cert",
+          pki.files.server.cert,
+          "-key",
+          pki.files.server.key,
+          "-cert_chain",
+          pki.files.ca.cert,
+          "-rev",
+          "-naccept",
+          "1"
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] }
+      )
+      try {
+        let out = ""
+        server.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
+        // s_server prints `ACCEPT 127.0.0.1:PORT` when it listens (bounded wait).
+        let port: number | undefined
+        for (let i = 0; i < 100 && port === undefined; i++) {
+          const m = /ACCEPT 127\.0\.0\.1:(\d+)/.exec(out)
+          if (m !== null) port = Number(m[1])
+          else await new Promise((r) => setTimeout(r, 50))
+        }
+        expect(port, `openssl s_server did not start: ${out}`).toBeDefined()
+        const r = await runJson(["connect", `tls://localhost:${port}`, "--ca", pki.files.ca.cert], {
+          stdin: "hello openssl\n"
+        })
+        expect(r.code).toBe(0)
+        expect(r.json.received.text).toBe("lssnepo olleh\n")
+        expect(r.json.ended).toBe("peer closed")
+        expect(r.json.connection.tls).toMatchObject({ protocol: "TLSv1.3", verified: true })
+      } finally {
+        server.kill("SIGKILL")
+      }
+    })
   })
 })

@@ -3,6 +3,7 @@
  * data to stdout, --echo, stdin to the most recent client, --once / --max-connections, udp, unix, the JSON document
  * and the exit codes.
  */
+import { spawn } from "node:child_process"
 import * as Dgram from "node:dgram"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -10,6 +11,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { run, runJson, start, startListener, stopAll } from "../support/cli.ts"
+import { hasTool } from "../support/peers.ts"
 import { makePki, type Pki } from "../support/pki.ts"
 
 let pki: Pki
@@ -222,5 +224,57 @@ describe("netdial listen", () => {
     expect(server.child.exitCode).toBe(null)
     server.child.kill("SIGTERM")
     expect((await server.exited()).code).toBe(130)
+  })
+
+  it.skipIf(!hasTool("openssl"))("serves TLS that `openssl s_client` verifies (chain and name)", async () => {
+    const server = await startListener([
+      "tls://127.0.0.1:0",
+      "--cert",
+      pki.files.server.chain,
+      "--key",
+      pki.files.server.key,
+      "--echo",
+      "--once"
+    ])
+    const client = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(
+        "openssl",
+        [
+          "s_client",
+          "-connect",
+          `127.0.0.1:${server.port}`,
+          "-servername",
+          "localhost",
+          "-verify_hostname",
+          "localhost",
+          "-CAfile",
+          pki.files.ca.cert,
+          "-verify_return_error",
+          "-quiet",
+          "-no_ign_eof" // -quiet turns on -ign_eof; the session must end with stdin
+        ],
+        { stdio: ["pipe", "pipe", "pipe"] }
+      )
+      let stdout = ""
+      let stderr = ""
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        stdout += d
+        // The echo is back: end the session (s_client closes on stdin's end).
+        if (stdout.includes("from s_client\n")) child.stdin.end()
+      })
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL")
+        reject(new Error(`openssl s_client did not finish: ${stderr}`))
+      }, 15_000)
+      child.on("close", (code) => {
+        clearTimeout(timer)
+        resolve({ code, stdout, stderr })
+      })
+      child.stdin.write("from s_client\n")
+    })
+    expect(client.stdout).toBe("from s_client\n")
+    expect(client.stderr).toMatch(/verify return:1/)
+    expect(await server.exited()).toMatchObject({ code: 0 })
   })
 })

@@ -19,9 +19,17 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { makeTestPki, type TestPki } from "@netdial/testkit"
-import { Cause, Effect, Exit, Scope } from "effect"
-import { type Daemon, InteropError, run, spawnDaemon, waitForPorts } from "./process.ts"
+import {
+  makeTestPki,
+  type Process,
+  ProcessError,
+  runCommand,
+  type SpawnOptions,
+  spawnProcess,
+  type TestPki,
+  waitForPorts
+} from "@netdial/testkit"
+import { Cause, type Duration, Effect, Exit, Scope } from "effect"
 import { account, freePorts, makeDir, pkiFiles, type Requirement, requires, tempDir, writeFile } from "./tools.ts"
 
 export interface Running<Port extends string> {
@@ -38,10 +46,29 @@ export interface Running<Port extends string> {
 export interface Server<Port extends string> {
   readonly name: string
   readonly requirement: Requirement
-  readonly start: Effect.Effect<Running<Port>, InteropError, Scope.Scope>
+  readonly start: Effect.Effect<Running<Port>, ProcessError, Scope.Scope>
 }
 
 const READY_TIMEOUT = "20 seconds"
+
+/**
+ * Daemons run in the foreground with stdin on /dev/null; the last 64 KiB of their output is kept for error messages,
+ * and they get 3 s between SIGTERM and SIGKILL when their scope closes.
+ */
+const DAEMON: SpawnOptions = { stdin: "ignore", outputLimit: 64 * 1024, killAfter: "3 seconds" }
+
+const spawnDaemon = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: SpawnOptions = {}
+): Effect.Effect<Process, never, Scope.Scope> => spawnProcess(command, args, { ...DAEMON, ...options })
+
+/** A helper command (postconf, initdb, …) run to completion, at most `timeout`; fails with its output otherwise. */
+const run = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: SpawnOptions & { readonly timeout: Duration.Input }
+): Effect.Effect<string, ProcessError> => runCommand(command, args, { ...DAEMON, ...options })
 
 /**
  * Starts a server: `prepare` writes configs (given the dir, the PKI files and the ports) and returns the daemons to
@@ -55,14 +82,14 @@ const startServer = <Port extends string>(
     readonly dir: string
     readonly pki: TestPki
     readonly ports: Readonly<Record<Port, number>>
-  }) => Effect.Effect<ReadonlyArray<Effect.Effect<Daemon, never, Scope.Scope>>, InteropError, Scope.Scope>,
+  }) => Effect.Effect<ReadonlyArray<Effect.Effect<Process, never, Scope.Scope>>, ProcessError, Scope.Scope>,
   /** Log files (relative to the dir) that are part of the output, for daemons that cannot log to their stdout. */
   logFiles: ReadonlyArray<string> = []
-): Effect.Effect<Running<Port>, InteropError, Scope.Scope> =>
+): Effect.Effect<Running<Port>, ProcessError, Scope.Scope> =>
   Effect.gen(function* () {
     const pki = yield* Effect.promise(() => makeTestPki())
     const outer = yield* Effect.scope
-    let lastError = new InteropError({ message: `${name}: not started` })
+    let lastError = new ProcessError({ message: `${name}: not started` })
     for (let attempt = 1; attempt <= 3; attempt++) {
       const scope = yield* Scope.fork(outer)
       const exit = yield* Effect.exit(
@@ -82,10 +109,10 @@ const startServer = <Port extends string>(
                 }
               })
               .join("\n")
-          const daemons: Array<Daemon> = []
+          const daemons: Array<Process> = []
           for (const start of daemonsToStart) daemons.push(yield* start)
           yield* waitForPorts(Object.values<number>(ports), daemons, READY_TIMEOUT).pipe(
-            Effect.mapError((error) => new InteropError({ message: `${error.message}\n${logs()}` }))
+            Effect.mapError((error) => new ProcessError({ message: `${error.message}\n${logs()}` }))
           )
           const ready = performance.now()
           const running: Running<Port> = {
@@ -112,8 +139,8 @@ const startServer = <Port extends string>(
       }
       yield* Scope.close(scope, exit)
       const failure = Cause.squash(exit.cause)
-      const message = failure instanceof InteropError ? failure.message : Cause.pretty(exit.cause)
-      lastError = new InteropError({ message: `${name}: start attempt ${attempt} failed: ${message}` })
+      const message = failure instanceof ProcessError ? failure.message : Cause.pretty(exit.cause)
+      lastError = new ProcessError({ message: `${name}: start attempt ${attempt} failed: ${message}` })
     }
     return yield* Effect.fail(lastError)
   })

@@ -12,12 +12,18 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { type TestPki, type TestPkiFiles, writeTestPki } from "@netdial/testkit"
 import { Effect, type Scope } from "effect"
-import type { Account } from "./process.ts"
 
 export interface Requirement {
   readonly available: boolean
   /** "" when available; otherwise " [skipped: needs …]", to append to a test name. */
   readonly needs: string
+}
+
+/** A system account, for `runAs` and for chown. */
+export interface Account {
+  readonly name: string
+  readonly uid: number
+  readonly gid: number
 }
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0

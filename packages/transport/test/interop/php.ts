@@ -2,8 +2,8 @@
  * Runs the PHP side of the interop suite: `client.php` (one connection, one exchange, one JSON line out) and
  * `server.php` (prints where it listens, then one JSON line per connection or datagram). See those scripts.
  */
+import { type Process, ProcessError, spawnProcess } from "@netdial/testkit"
 import { Effect, type Scope } from "effect"
-import { type Process, ProcessError, spawnProcess } from "./process.ts"
 import { php, phpScript } from "./tools.ts"
 
 /** What `client.php` prints. */

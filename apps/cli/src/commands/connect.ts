@@ -2,8 +2,8 @@
 import { protocolNames } from "@netdial/starttls"
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { json, quiet } from "../internal/sharedFlags.ts"
-import { dialFlags, tlsClientFlags } from "../internal/tlsFlags.ts"
+import { json, port, quiet } from "../internal/sharedFlags.ts"
+import { dialFlags, pickClientValues, tlsClientFlags } from "../internal/tlsFlags.ts"
 
 export const starttlsFlag = Flag.Literals("starttls", protocolNames).pipe(
   Flag.withDescription(`Run this protocol's STARTTLS dialogue first (${protocolNames.join(", ")})`),
@@ -16,11 +16,7 @@ export const connectCommand = Command.make(
     url: Argument.String("url").pipe(
       Argument.withDescription("Where to connect: tcp://host:port, udp://…, tls://…, unix:///path (no scheme = tcp)")
     ),
-    port: Flag.Int("port").pipe(
-      Flag.withAlias("p"),
-      Flag.withDescription("The port, given apart as fsockopen() takes it (then <url> has none)"),
-      Flag.optional
-    ),
+    port,
     starttls: starttlsFlag,
     crlf: Flag.Boolean("crlf").pipe(
       Flag.withAlias("C"),
@@ -50,22 +46,7 @@ export const connectCommand = Command.make(
           starttls: Option.getOrUndefined(config.starttls),
           wait: Option.getOrUndefined(config.wait),
           crlf: config.crlf,
-          dial: { timeout: config.timeout, ipv4: config.ipv4, ipv6: config.ipv6 },
-          tls: {
-            ca: config.ca,
-            cert: config.cert,
-            key: config.key,
-            passphrase: config.passphrase,
-            insecure: config.insecure,
-            peerName: config.peerName,
-            tlsMin: config.tlsMin,
-            tlsMax: config.tlsMax,
-            ciphers: config.ciphers,
-            securityLevel: config.securityLevel,
-            alpn: config.alpn,
-            pin: config.pin,
-            handshakeTimeout: config.handshakeTimeout
-          },
+          ...pickClientValues(config),
           json: config.json,
           quiet: config.quiet
         })

@@ -1,7 +1,7 @@
 /** `netdial listen <url>`: the flags; the server is in run/listen.ts. */
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { json, quiet } from "../internal/sharedFlags.ts"
+import { json, port, quiet } from "../internal/sharedFlags.ts"
 import { tlsServerFlags } from "../internal/tlsFlags.ts"
 
 export const listenCommand = Command.make(
@@ -12,7 +12,7 @@ export const listenCommand = Command.make(
         "Where to listen: tcp://127.0.0.1:7000, tls://[::1]:0 (0 = any free port), udp://…, unix:///path"
       )
     ),
-    port: Flag.Int("port").pipe(Flag.withAlias("p"), Flag.withDescription("The port, given apart"), Flag.optional),
+    port,
     echo: Flag.Boolean("echo").pipe(
       Flag.withDescription("Send every client's data back to it"),
       Flag.withDefault(false)

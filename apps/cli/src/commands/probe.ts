@@ -1,8 +1,8 @@
 /** `netdial probe <url>`: the flags; the work is in run/probe.ts. */
 import { Effect, Option } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
-import { json, quiet } from "../internal/sharedFlags.ts"
-import { dialFlags, tlsClientFlags } from "../internal/tlsFlags.ts"
+import { Argument, Command } from "effect/cli"
+import { json, port, quiet } from "../internal/sharedFlags.ts"
+import { dialFlags, pickClientValues, tlsClientFlags } from "../internal/tlsFlags.ts"
 import { starttlsFlag } from "./connect.ts"
 
 export const probeCommand = Command.make(
@@ -13,7 +13,7 @@ export const probeCommand = Command.make(
         "tls://host:port, or host:port (TLS on that port); default port 443, or the protocol's with --starttls"
       )
     ),
-    port: Flag.Int("port").pipe(Flag.withAlias("p"), Flag.withDescription("The port, given apart"), Flag.optional),
+    port,
     starttls: starttlsFlag,
     ...dialFlags,
     ...tlsClientFlags,
@@ -28,22 +28,7 @@ export const probeCommand = Command.make(
           url: config.url,
           port: Option.getOrUndefined(config.port),
           starttls: Option.getOrUndefined(config.starttls),
-          dial: { timeout: config.timeout, ipv4: config.ipv4, ipv6: config.ipv6 },
-          tls: {
-            ca: config.ca,
-            cert: config.cert,
-            key: config.key,
-            passphrase: config.passphrase,
-            insecure: config.insecure,
-            peerName: config.peerName,
-            tlsMin: config.tlsMin,
-            tlsMax: config.tlsMax,
-            ciphers: config.ciphers,
-            securityLevel: config.securityLevel,
-            alpn: config.alpn,
-            pin: config.pin,
-            handshakeTimeout: config.handshakeTimeout
-          },
+          ...pickClientValues(config),
           json: config.json,
           quiet: config.quiet
         })

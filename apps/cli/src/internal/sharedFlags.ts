@@ -11,3 +11,10 @@ export const quiet = Flag.Boolean("quiet").pipe(
   Flag.withDescription("No summary or progress on stderr (listen still names the address it bound)"),
   Flag.withDefault(false)
 )
+
+/** The fsockopen() form: `netdial connect example.com --port 80`. */
+export const port = Flag.Int("port").pipe(
+  Flag.withAlias("p"),
+  Flag.withDescription("The port, given apart as fsockopen() takes it (then <url> has none)"),
+  Flag.optional
+)

@@ -98,6 +98,26 @@ export type DialValues = Values<typeof dialFlags>
 export type TlsClientValues = Values<typeof tlsClientFlags>
 export type TlsServerValues = Values<typeof tlsServerFlags>
 
+/** The dial and client TLS values out of a command's parsed config (which holds other flags too). */
+export const pickClientValues = (config: DialValues & TlsClientValues): { dial: DialValues; tls: TlsClientValues } => ({
+  dial: { timeout: config.timeout, ipv4: config.ipv4, ipv6: config.ipv6 },
+  tls: {
+    ca: config.ca,
+    cert: config.cert,
+    key: config.key,
+    passphrase: config.passphrase,
+    insecure: config.insecure,
+    peerName: config.peerName,
+    tlsMin: config.tlsMin,
+    tlsMax: config.tlsMax,
+    ciphers: config.ciphers,
+    securityLevel: config.securityLevel,
+    alpn: config.alpn,
+    pin: config.pin,
+    handshakeTimeout: config.handshakeTimeout
+  }
+})
+
 const some = <A>(o: Option.Option<A>): A | undefined => (Option.isSome(o) ? o.value : undefined)
 
 /** A path on the command line is a file, or a directory for --ca. */

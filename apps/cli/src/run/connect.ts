@@ -2,13 +2,13 @@
  * `netdial connect`: stdin → socket and socket → stdout until either side is done, optionally after a STARTTLS
  * dialogue. Loaded only when the command runs (see commands/connect.ts).
  */
-import * as Fs from "node:fs"
 import { discover, type ProtocolName, type StartTlsResult, startTls } from "@netdial/starttls"
 import { type Connection, Transports, type TransportsService } from "@netdial/transport"
 import { format } from "@netdial/url"
 import { Effect, Ref } from "effect"
 import { connectionReport, summaryRows } from "../internal/describe.ts"
 import type { Failure } from "../internal/failure.ts"
+import { isDirectory } from "../internal/files.ts"
 import { err, printError, printJson, table } from "../internal/output.ts"
 import { makeProgress } from "../internal/progress.ts"
 import { type Context, fail, usage } from "../internal/report.ts"
@@ -29,14 +29,6 @@ export interface ConnectInput {
   readonly crlf: boolean
   readonly json: boolean
   readonly quiet: boolean
-}
-
-const isDirectory = (p: string) => {
-  try {
-    return Fs.statSync(p).isDirectory()
-  } catch {
-    return false
-  }
 }
 
 /** At most this much received data is kept for the --json document. */

@@ -2,7 +2,6 @@
  * `netdial listen`: a server on a transport URL. Each client's data goes to stdout (or back to it with --echo), and
  * stdin goes to the most recent client; udp: each datagram is a line, and stdin lines go to the latest sender.
  */
-import * as Fs from "node:fs"
 import {
   type Connection,
   type Datagram,
@@ -15,6 +14,7 @@ import { format } from "@netdial/url"
 import { Deferred, Effect, Fiber } from "effect"
 import { connectionReport, summaryRows } from "../internal/describe.ts"
 import type { Failure } from "../internal/failure.ts"
+import { isDirectory } from "../internal/files.ts"
 import { err, printError, printJson, table } from "../internal/output.ts"
 import { type Context, fail, usage } from "../internal/report.ts"
 import { collector, lineSplitter, stdinChunks, writeStdout } from "../internal/stdio.ts"
@@ -30,14 +30,6 @@ export interface ListenInput {
   readonly maxConnections: number | undefined
   readonly json: boolean
   readonly quiet: boolean
-}
-
-const isDirectory = (p: string) => {
-  try {
-    return Fs.statSync(p).isDirectory()
-  } catch {
-    return false
-  }
 }
 
 const jsonLimit = 16 * 1024 * 1024

@@ -4,13 +4,13 @@
  * reported, not enforced, so a bad certificate is still shown; the exit code says whether it verified.
  */
 import * as Dns from "node:dns/promises"
-import * as Fs from "node:fs"
 import { type ProtocolName, startTls } from "@netdial/starttls"
 import { type Connection, Tls, Transports, type TransportsService } from "@netdial/transport"
 import { format } from "@netdial/url"
 import { Effect } from "effect"
 import { certificateRows, colonHex, tlsReport } from "../internal/describe.ts"
 import { Failure, reportOf } from "../internal/failure.ts"
+import { isDirectory } from "../internal/files.ts"
 import { err, out, print, printError, printJson, table } from "../internal/output.ts"
 import { makeProgress } from "../internal/progress.ts"
 import { type Context, fail, usage } from "../internal/report.ts"
@@ -32,14 +32,6 @@ export interface ProbeInput {
   readonly tls: TlsClientValues
   readonly json: boolean
   readonly quiet: boolean
-}
-
-const isDirectory = (p: string) => {
-  try {
-    return Fs.statSync(p).isDirectory()
-  } catch {
-    return false
-  }
 }
 
 const ms = (start: number) => Number((performance.now() - start).toFixed(2))

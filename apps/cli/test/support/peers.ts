@@ -32,11 +32,10 @@ const track = (server: Net.Server, port: () => number, received: Array<string>, 
   }
 }
 
-/** TCP (or unix, given a path) echo server; records what each connection sent once it ends. */
-export const echoServer = async (where: { host?: string; path?: string } = {}): Promise<Peer> => {
-  const received: Array<string> = []
-  let closed = 0
-  const server = Net.createServer((socket) => {
+/** A connection handler that echoes, and records what the connection sent once it has closed. */
+const echoing =
+  (received: Array<string>, onClose: () => void) =>
+  (socket: Net.Socket): void => {
     let got = ""
     socket.on("data", (d) => {
       got += d.toString("utf8")
@@ -46,9 +45,15 @@ export const echoServer = async (where: { host?: string; path?: string } = {}): 
     socket.on("error", () => {})
     socket.on("close", () => {
       received.push(got)
-      closed++
+      onClose()
     })
-  })
+  }
+
+/** TCP (or unix, given a path) echo server; records what each connection sent once it ends. */
+export const echoServer = async (where: { host?: string; path?: string } = {}): Promise<Peer> => {
+  const received: Array<string> = []
+  let closed = 0
+  const server = Net.createServer(echoing(received, () => closed++))
   await new Promise<void>((resolve) =>
     where.path !== undefined ? server.listen(where.path, resolve) : server.listen(0, where.host ?? "127.0.0.1", resolve)
   )
@@ -64,19 +69,10 @@ export const echoServer = async (where: { host?: string; path?: string } = {}): 
 export const tlsEchoServer = async (options: Tls.TlsOptions & { host?: string }): Promise<Peer> => {
   const received: Array<string> = []
   let closed = 0
-  const server = Tls.createServer(options, (socket) => {
-    let got = ""
-    socket.on("data", (d) => {
-      got += d.toString("utf8")
-      socket.write(d)
-    })
-    socket.on("end", () => socket.end())
-    socket.on("error", () => {})
-    socket.on("close", () => {
-      received.push(got)
-      closed++
-    })
-  })
+  const server = Tls.createServer(
+    options,
+    echoing(received, () => closed++)
+  )
   server.on("tlsClientError", () => {})
   await new Promise<void>((resolve) => server.listen(0, options.host ?? "127.0.0.1", resolve))
   return track(

@@ -44,8 +44,11 @@ export const lineSplitter = () => {
   }
 }
 
+/** At most this much received data is kept for a --json document. */
+export const jsonReceivedLimit = 16 * 1024 * 1024
+
 /** Received bytes kept for `--json` output, up to a limit (the rest is counted, not kept). */
-export const collector = (limit: number) => {
+export const collector = (limit: number = jsonReceivedLimit) => {
   const parts: Array<Uint8Array> = []
   let kept = 0
   let total = 0

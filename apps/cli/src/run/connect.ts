@@ -31,9 +31,6 @@ export interface ConnectInput {
   readonly quiet: boolean
 }
 
-/** At most this much received data is kept for the --json document. */
-const jsonLimit = 16 * 1024 * 1024
-
 export const runConnect = (input: ConnectInput): Effect.Effect<void, Failure> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -102,7 +99,7 @@ export const runConnect = (input: ConnectInput): Effect.Effect<void, Failure> =>
       // Pump both ways.
       const datagrams = connection.mode === "datagram"
       const wait = input.wait ?? (datagrams ? 2 : undefined)
-      const received = collector(jsonLimit)
+      const received = collector()
       const sent = yield* Ref.make(0)
       let receivedBytes = 0
       let lastActivity = performance.now()

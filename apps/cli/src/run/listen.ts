@@ -32,8 +32,6 @@ export interface ListenInput {
   readonly quiet: boolean
 }
 
-const jsonLimit = 16 * 1024 * 1024
-
 export const runListen = (input: ListenInput): Effect.Effect<void, Failure> =>
   Effect.scoped(
     Effect.gen(function* () {
@@ -87,7 +85,7 @@ const listenStream = (
         )
         const reader = yield* connection.reader
         const writer = yield* connection.writer
-        const received = collector(jsonLimit)
+        const received = collector()
         let bytes = 0
         let sent = 0
         const me = {
@@ -195,7 +193,7 @@ const listenUdp = (
         yield* Deferred.succeed(senderKnown, undefined)
         if (input.echo) yield* endpoint.send(datagram.data, datagram.from)
         if (input.json) {
-          const one = collector(jsonLimit)
+          const one = collector()
           one.add(datagram.data)
           reports.push({ from: String(datagram.from), ...one.report() })
         } else if (!input.echo) {

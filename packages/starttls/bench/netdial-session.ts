@@ -11,11 +11,16 @@ import { readReply } from "../src/protocols/smtp.ts"
 import * as Session from "../src/Session.ts"
 import { connect } from "../src/StartTls.ts"
 
-/** One session; fails unless the dialogue, the verified handshake and QUIT's 221 all succeed. */
-export const session = (port: number, ca: string) =>
+/**
+ * One session; fails unless the dialogue, the verified handshake and QUIT's 221 all succeed. `groups` narrows the
+ * key exchange (default: OpenSSL's list, X25519MLKEM768 first).
+ */
+export const session = (port: number, ca: string, groups?: ReadonlyArray<string>) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const result = yield* connect(`tcp://localhost:${port}`, "smtp", { tls: { ca } })
+      const result = yield* connect(`tcp://localhost:${port}`, "smtp", {
+        tls: groups === undefined ? { ca } : { ca, groups }
+      })
       if (!result.encrypted) return yield* Effect.die(new Error("not encrypted"))
       const s = yield* Session.make(result.connection, { protocol: "smtp", stepTimeout: "10 seconds" })
       yield* s.write("QUIT\r\n", "quit")

@@ -42,7 +42,7 @@ const replies = (socket: Net.Socket) => {
 const contexts = new Map<string, Tls.SecureContext>()
 
 /** One session; rejects unless the dialogue, the verified handshake and QUIT's 221 all succeed. */
-export const nodeTlsSession = async (port: number, ca: string): Promise<void> => {
+export const nodeTlsSession = async (port: number, ca: string, ecdhCurve?: string): Promise<void> => {
   const { address } = await Dns.lookup("localhost")
   const plain = Net.connect({ host: address, port })
   await new Promise<void>((resolve, reject) => {
@@ -56,10 +56,11 @@ export const nodeTlsSession = async (port: number, ca: string): Promise<void> =>
   plain.write("STARTTLS\r\n")
   await before.next(220)
   before.stop()
-  let secureContext = contexts.get(ca)
+  const key = `${ecdhCurve ?? ""}\n${ca}`
+  let secureContext = contexts.get(key)
   if (secureContext === undefined) {
-    secureContext = Tls.createSecureContext({ ca })
-    contexts.set(ca, secureContext)
+    secureContext = Tls.createSecureContext(ecdhCurve === undefined ? { ca } : { ca, ecdhCurve })
+    contexts.set(key, secureContext)
   }
   const secure = Tls.connect({ socket: plain, secureContext, servername: "localhost" })
   await new Promise<void>((resolve, reject) => {

@@ -10,7 +10,8 @@
  *   `554 5.5.0 command pipelined after STARTTLS` (in plaintext, *before* any handshake: a reply inside TLS would
  *   reach a client that never sent the command) and closes. Bytes that reach the socket only after the line was
  *   read but before the handshake starts are caught by `Tls.upgrade` (`UnexpectedPlaintext`, closed without a
- *   reply), and later ones break the handshake. Postfix discards such bytes instead; refusing is the more robust
+ *   reply) unless they begin a TLS record (a fast client's ClientHello, which only the handshake reads), and later
+ *   ones break the handshake. Postfix discards such bytes instead; refusing is the more robust
  *   choice, because a legitimate client never sends them (RFC 3207 §4.2) and a discard still lets the attacker
  *   probe.
  * - **State reset.** After the handshake everything is forgotten (EHLO name, envelope, authentication): a new EHLO

@@ -2,8 +2,10 @@
  * TLS on a live connection: the `stream_socket_enable_crypto` of netdial, for STARTTLS and its kin. The protocol
  * dialogue (EHLO, STARTTLS, 220…) belongs to `@netdial/starttls`; this is the switch itself, with every TLS option of
  * `connect`/`listen`, and two refusals PHP lacks: a second upgrade, and plaintext bytes waiting when the handshake
- * would start (they would otherwise be read later as if they had come over TLS).
+ * would start (they would otherwise be read later as if they had come over TLS; on the server side a ClientHello
+ * that arrived early is not plaintext, and goes to the handshake).
  */
+import type * as Net from "node:net"
 import { format } from "@netdial/url"
 import { Effect, type Scope } from "effect"
 import { type Connection, rawOf } from "./Connection.ts"
@@ -35,6 +37,20 @@ const refuse = (connection: Connection, reason: TransportError["reason"], messag
   Effect.fail(new TransportError({ reason, message, url: format(connection.url), operation: "upgrade" }))
 
 /**
+ * Whether the unread bytes begin a TLS handshake record (content type 22, major version 3): a client's ClientHello.
+ * A client may send it as soon as it reads the server's go-ahead, before the server reaches the upgrade, so on the
+ * server those bytes are the handshake, and Node hands a socket's unread bytes to the TLS layer it wraps. They
+ * can never be read as application data: TLS takes them as handshake records or fails. Plaintext bytes (a command
+ * pipelined after STARTTLS) are still refused.
+ */
+const startsTlsRecord = (socket: Net.Socket): boolean => {
+  const unread: Buffer | string | null = socket.read()
+  if (unread === null) return false
+  socket.unshift(unread)
+  return typeof unread !== "string" && unread.length >= 2 && unread[0] === 0x16 && unread[1] === 0x03
+}
+
+/**
  * Runs a TLS handshake over `connection` (client role by default; `role: "server"` with `cert`/`key` for the server
  * side) and returns the secured connection, which lives in the caller's scope. Stop using the old connection value:
  * it now shares the socket. The peer name to verify (and the SNI) is `peerName`, else the host of the URL dialed.
@@ -61,7 +77,7 @@ export const upgrade = (
     const raw = yield* rawOf(connection)
     if (raw.socket.destroyed) return yield* refuse(connection, "Closed", "the connection is closed")
     const buffered = raw.socket.readableLength
-    if (buffered > 0) {
+    if (buffered > 0 && !(options.role === "server" && startsTlsRecord(raw.socket))) {
       yield* connection.close
       return yield* refuse(
         connection,

@@ -44,6 +44,12 @@ export interface TlsDetails {
   /** The ALPN protocol both sides agreed on, if any. */
   readonly alpnProtocol: string | undefined
   /**
+   * Clients only: the key-exchange group of the handshake, by its TLS name: `X25519MLKEM768` (post-quantum hybrid),
+   * `X25519`, `P-256`, `P-384`, `P-521`, `ffdhe2048`…, or `DH-2048` for a TLS 1.2 finite-field exchange without a
+   * named group. Undefined on servers (Node does not report it there) and on resumed sessions without a new exchange.
+   */
+  readonly keyExchange: string | undefined
+  /**
    * True when the peer's certificate chain verified against the trusted CAs and (for clients) matched the name
    * checked. It reports the facts even when a check was switched off: with `verifyPeer: false` and a good
    * certificate it is still true.
@@ -207,6 +213,31 @@ export const primePeerCertificate = (socket: tls.TLSSocket, der: Buffer): void =
   if (!peerDers.has(socket) && !peerX509s.has(socket)) peerDers.set(socket, der)
 }
 
+// -- Key exchange ------------------------------------------------------------------------------------------------
+
+/** OpenSSL's curve names where TLS (RFC 8446 §4.2.7) names the group differently. */
+const tlsGroupNames: Record<string, string> = {
+  prime256v1: "P-256",
+  secp384r1: "P-384",
+  secp521r1: "P-521"
+}
+
+/** The key-exchange group of a client socket's handshake (see `TlsDetails.keyExchange`). */
+export const keyExchangeOf = (socket: tls.TLSSocket): string | undefined => {
+  const info = socket.getEphemeralKeyInfo() as {
+    readonly name?: string
+    readonly type?: string
+    readonly size?: number
+  } | null
+  if (info === null || info === undefined) return undefined
+  if (typeof info.name === "string" && info.name !== "") return tlsGroupNames[info.name] ?? info.name
+  // Node gives finite-field groups no name: TLS 1.3 allows only the named ffdhe groups, TLS 1.2 any DH parameters.
+  if (info.type === "DH" && typeof info.size === "number") {
+    return socket.getProtocol() === "TLSv1.3" ? `ffdhe${info.size}` : `DH-${info.size}`
+  }
+  return undefined
+}
+
 // -- Cipher strength ---------------------------------------------------------------------------------------------
 
 export const cipherBits = (name: string): number | undefined => {
@@ -325,6 +356,7 @@ export const describeTls = (socket: tls.TLSSocket, options: DescribeTlsOptions):
       bits: cipherBits(cipher.name)
     },
     alpnProtocol: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : undefined,
+    keyExchange: options.role === "client" ? keyExchangeOf(socket) : undefined,
     authorized: verification.authorized,
     authorizationError: verification.authorizationError,
     servername: typeof socket.servername === "string" && socket.servername.length > 0 ? socket.servername : undefined,

@@ -104,6 +104,22 @@ export const AlpnProtocol = Schema.String.check(
 /** An OpenSSL cipher string (TLS 1.2 names and TLS 1.3 `TLS_…` suites may be mixed, as Node allows). */
 export const Ciphers = Schema.NonEmptyString
 
+/**
+ * A key-exchange group by its OpenSSL name: `X25519MLKEM768` (the post-quantum hybrid Node 24 offers first),
+ * `X25519`, `P-256`, `P-384`, `P-521`, `ffdhe2048`… Whether OpenSSL knows the name is checked when the options are
+ * used, and the error names the one it does not know.
+ */
+export const KeyExchangeGroup = Schema.String.check(
+  Schema.makeFilter<string>((name) =>
+    /^[A-Za-z0-9_-]{1,64}$/.test(name)
+      ? undefined
+      : `a key-exchange group is one OpenSSL name such as X25519 or P-256 (letters, digits, - and _), got ${JSON.stringify(name)}`
+  )
+)
+
+/** Groups in order of preference; at least one. */
+export const KeyExchangeGroups = Schema.Array(KeyExchangeGroup).check(Schema.isMinLength(1))
+
 /** A host name pattern of `sniCertificates`: `example.com` or `*.example.com` (the `*` stands for one label). */
 export const SniPattern = Schema.String.check(
   Schema.makeFilter<string>((pattern) =>
@@ -146,6 +162,11 @@ export const TlsClientFields = {
   /** Default TLSv1.3. */
   maxVersion: Schema.optional(TlsVersion),
   securityLevel: Schema.optional(SecurityLevel),
+  /**
+   * Key-exchange groups to offer, in order of preference (OpenSSL's `-groups`). Default: OpenSSL's own list, which
+   * with Node 24 starts with the post-quantum hybrid X25519MLKEM768.
+   */
+  groups: Schema.optional(KeyExchangeGroups),
   peerFingerprint: Schema.optional(PeerFingerprint),
   capturePeerCertificate: Schema.optional(Schema.Boolean),
   capturePeerCertificateChain: Schema.optional(Schema.Boolean),
@@ -177,6 +198,8 @@ export const TlsServerFields = {
   minVersion: Schema.optional(TlsVersion),
   maxVersion: Schema.optional(TlsVersion),
   securityLevel: Schema.optional(SecurityLevel),
+  /** Key-exchange groups to accept, in order of preference. Default: OpenSSL's own list. */
+  groups: Schema.optional(KeyExchangeGroups),
   /** ALPN protocols we accept, in our order of preference (the server's order wins). */
   alpn: Schema.optional(Schema.Array(AlpnProtocol))
 }

@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import { makeTestPki } from "@netdial/testkit"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import { type Connection, Tls, Transports } from "../src/index.ts"
 
 const text = (batch: ReadonlyArray<Uint8Array | string>) =>
@@ -120,6 +120,50 @@ layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) =
       expect(error.message).toContain("14 plaintext byte(s)")
       const write = yield* send(client, "x").pipe(Effect.flip)
       expect(write._tag).toBe("SocketError")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("server role: a ClientHello that arrives before the server's upgrade starts goes to the handshake", () =>
+    Effect.gen(function* () {
+      const pki = yield* Effect.promise(() => makeTestPki())
+      const { client, server } = yield* plaintextPair
+      // Reading the command leaves the server's socket reading, so what comes next waits in its buffer.
+      yield* send(client, "STARTTLS\r\n")
+      expect(yield* readUntil(server, "\r\n")).toBe("STARTTLS\r\n")
+      yield* send(server, "220 go ahead\r\n")
+      expect(yield* readUntil(client, "\r\n")).toBe("220 go ahead\r\n")
+      // The client answers at once; the server is slow to reach its upgrade (a busy event loop).
+      const clientSide = yield* Effect.forkChild(Tls.upgrade(client, { ca: pki.ca.certPem }))
+      yield* Effect.sleep(Duration.millis(200))
+      const secureServer = yield* Tls.upgrade(server, {
+        role: "server",
+        cert: pki.server.chainPem,
+        key: pki.server.keyPem
+      })
+      const secureClient = yield* Fiber.join(clientSide)
+      expect(secureClient.tls?.authorized).toBe(true)
+      yield* send(secureClient, "EHLO over tls\r\n")
+      expect(yield* readUntil(secureServer, "\r\n")).toBe("EHLO over tls\r\n")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("server role: plaintext waiting at upgrade time (a command pipelined after STARTTLS) is refused", () =>
+    Effect.gen(function* () {
+      const pki = yield* Effect.promise(() => makeTestPki())
+      const { client, server } = yield* plaintextPair
+      yield* send(client, "STARTTLS\r\n")
+      expect(yield* readUntil(server, "\r\n")).toBe("STARTTLS\r\n")
+      yield* send(server, "220 go ahead\r\n")
+      expect(yield* readUntil(client, "\r\n")).toBe("220 go ahead\r\n")
+      yield* send(client, "MAIL FROM:<a@b>\r\n")
+      yield* Effect.sleep(Duration.millis(100))
+      const error = yield* Tls.upgrade(server, {
+        role: "server",
+        cert: pki.server.chainPem,
+        key: pki.server.keyPem
+      }).pipe(Effect.flip)
+      expect(error.reason).toBe("UnexpectedPlaintext")
+      expect(error.message).toContain("17 plaintext byte(s)")
     }).pipe(Effect.scoped)
   )
 

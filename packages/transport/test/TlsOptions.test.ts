@@ -41,6 +41,7 @@ describe("TlsClientOptions", () => {
       minVersion: "TLSv1.2",
       maxVersion: "TLSv1.3",
       securityLevel: 2,
+      groups: ["X25519MLKEM768", "X25519", "P-256"],
       peerFingerprint: { sha256, md5: pki.server.fingerprints.md5 },
       capturePeerCertificate: true,
       capturePeerCertificateChain: true,
@@ -107,6 +108,14 @@ describe("TlsClientOptions", () => {
     expect(Result.isFailure(decodeClient({ session: [1, 2, 3] }))).toBe(true)
   })
 
+  it("takes key-exchange groups one name per entry, at least one", () => {
+    expect(Result.isSuccess(decodeClient({ groups: ["X25519", "ffdhe2048", "P-521"] }))).toBe(true)
+    expect(failureOf(decodeClient({ groups: ["X25519:P-256"] }))).toContain("one OpenSSL name")
+    expect(failureOf(decodeClient({ groups: [""] }))).toContain("one OpenSSL name")
+    expect(Result.isFailure(decodeClient({ groups: [] }))).toBe(true)
+    expect(Result.isFailure(decodeClient({ groups: "X25519" }))).toBe(true)
+  })
+
   it("limits ALPN names to 1–255 bytes (counted in UTF-8)", () => {
     expect(failureOf(decodeClient({ alpn: [""] }))).toContain("1 to 255 bytes, got 0")
     expect(Result.isSuccess(decodeClient({ alpn: ["x".repeat(255)] }))).toBe(true)
@@ -132,6 +141,7 @@ describe("TlsServerOptions", () => {
       minVersion: "TLSv1.2",
       maxVersion: "TLSv1.3",
       securityLevel: 1,
+      groups: ["P-384"],
       alpn: ["h2"]
     }
     expect(Result.getOrThrow(decodeServer(input))).toEqual(input)

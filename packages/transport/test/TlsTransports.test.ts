@@ -126,6 +126,47 @@ layer(Transports.layerNode, { excludeTestServices: true })("TLS through Transpor
     }).pipe(Effect.scoped)
   )
 
+  it.effect(
+    "key-exchange groups: the post-quantum hybrid by default, `groups` to choose, a clear error otherwise",
+    () =>
+      Effect.gen(function* () {
+        pki ??= yield* Effect.promise(() => makeTestPki())
+        const transports = yield* Transports
+        const port = yield* serverWith(pki.server)
+        const ca = pki.ca.certPem
+        // Node 24's OpenSSL 3.5 offers X25519MLKEM768 first, and both ends here are Node 24.
+        expect((yield* transports.connect(`tls://localhost:${port}`, { ca })).tls?.keyExchange).toBe("X25519MLKEM768")
+        expect(
+          (yield* transports.connect(`tls://localhost:${port}`, { ca, groups: ["X25519"] })).tls?.keyExchange
+        ).toBe("X25519")
+        // TLS names, not OpenSSL's curve names (prime256v1), in TLS 1.2 too.
+        const p256 = yield* transports.connect(`tlsv1.2://localhost:${port}`, { ca, groups: ["P-256"] })
+        expect(p256.tls?.protocol).toBe("TLSv1.2")
+        expect(p256.tls?.keyExchange).toBe("P-256")
+
+        const p384Only = yield* serverWith(pki.server, { groups: ["P-384"] })
+        const accepted = yield* transports.connect(`tls://localhost:${p384Only}`, { ca, groups: ["X25519", "P-384"] })
+        expect(accepted.tls?.keyExchange).toBe("P-384")
+        const refused = yield* transports
+          .connect(`tls://localhost:${p384Only}`, { ca, groups: ["X25519"] })
+          .pipe(Effect.flip)
+        expect(refused.reason).toBe("TlsHandshakeFailed")
+        expect(refused.message).toContain("`groups`")
+
+        const unknown = yield* transports
+          .connect(`tls://localhost:${port}`, { ca, groups: ["X25519", "X9999"] })
+          .pipe(Effect.flip)
+        expect(unknown.reason).toBe("BadOption")
+        expect(unknown.message).toContain("`groups`: OpenSSL")
+        expect(unknown.message).toContain('"X9999"')
+        const badServer = yield* transports
+          .listen("tls://127.0.0.1:0", { cert: pki.server.certPem, key: pki.server.keyPem, groups: ["nope"] })
+          .pipe(Effect.flip)
+        expect(badServer.reason).toBe("BadOption")
+        expect(badServer.message).toContain('"nope"')
+      }).pipe(Effect.scoped)
+  )
+
   it.effect("a peer that resets during the handshake: a typed error, no hang", () =>
     Effect.gen(function* () {
       const transports = yield* Transports

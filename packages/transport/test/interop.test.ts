@@ -683,6 +683,26 @@ layer(Transports.layerNode, { excludeTestServices: true })("openssl", (it) => {
       })
   )
 
+  it.effect.skipIf(!openssl.available)(
+    `netdial client → openssl s_server -groups P-384 (the default offer falls back; no shared group fails)${openssl.needs}`,
+    () =>
+      Effect.gen(function* () {
+        const transports = yield* Transports
+        const { port, server } = yield* sServer(["-tls1_3", "-groups", "P-384"])
+        // The default offer (X25519MLKEM768, X25519 key shares) has no P-384 share: the server asks again (HRR).
+        const connection = yield* transports.connect(`tls://localhost:${port}`, { ca: pki.ca.certPem })
+        expect(connection.tls?.keyExchange).toBe("P-384")
+        yield* send(connection, "over P-384\n")
+        yield* server.waitFor(/^over P-384$/m)
+        yield* connection.close
+        const refused = yield* transports
+          .connect(`tls://localhost:${port}`, { ca: pki.ca.certPem, groups: ["X25519"] })
+          .pipe(Effect.flip)
+        expect(refused.reason).toBe("TlsHandshakeFailed")
+        expect(refused.message).toContain("`groups`")
+      })
+  )
+
   it.effect.skipIf(!openssl.available)(`netdial client certificate → openssl s_server -Verify 1${openssl.needs}`, () =>
     Effect.gen(function* () {
       const transports = yield* Transports

@@ -47,6 +47,7 @@ export const listenCommand = Command.make(
             requireClientCert: config.requireClientCert,
             tlsMin: config.tlsMin,
             tlsMax: config.tlsMax,
+            groups: config.groups,
             alpn: config.alpn
           },
           json: config.json,

@@ -34,6 +34,7 @@ export const tlsReport = (t: TlsDetails) => ({
   cipher: t.cipher.name,
   cipherStandardName: t.cipher.standardName,
   cipherBits: t.cipher.bits ?? null,
+  keyExchange: t.keyExchange ?? null,
   alpn: t.alpnProtocol ?? null,
   servername: t.servername ?? null,
   sessionReused: t.sessionReused,
@@ -78,7 +79,10 @@ export const summaryRows = (
   ]
   if (r.tls !== null) {
     const t = r.tls
-    rows.push(["tls", `${t.protocol} ${t.cipher}${t.cipherBits !== null ? ` (${t.cipherBits} bits)` : ""}`])
+    rows.push([
+      "tls",
+      `${t.protocol} ${t.cipher}${t.cipherBits !== null ? ` (${t.cipherBits} bits)` : ""}${t.keyExchange !== null ? `, ${t.keyExchange}` : ""}`
+    ])
     if (t.alpn !== null) rows.push(["alpn", t.alpn])
     if (t.peerCertificate !== null) {
       rows.push(["peer", t.peerCertificate.subject])

@@ -62,6 +62,10 @@ export const tlsClientFlags = {
     Flag.withDescription("OpenSSL security level 0–5 (0 allows TLS 1.0/1.1 and weak keys)"),
     Flag.optional
   ),
+  groups: optionalString(
+    "groups",
+    "Key-exchange groups to offer, comma-separated, in order of preference (X25519MLKEM768,X25519,P-256)"
+  ),
   alpn: optionalString("alpn", "ALPN protocols to offer, comma-separated, in order of preference (h2,http/1.1)"),
   pin: Flag.String("pin").pipe(
     Flag.withDescription(
@@ -90,6 +94,7 @@ export const tlsServerFlags = {
     Flag.withDescription("Highest TLS version (default 1.3)"),
     Flag.optional
   ),
+  groups: optionalString("groups", "Key-exchange groups accepted, comma-separated, in order of preference"),
   alpn: optionalString("alpn", "ALPN protocols accepted, comma-separated, in order of preference")
 }
 
@@ -112,6 +117,7 @@ export const pickClientValues = (config: DialValues & TlsClientValues): { dial: 
     tlsMax: config.tlsMax,
     ciphers: config.ciphers,
     securityLevel: config.securityLevel,
+    groups: config.groups,
     alpn: config.alpn,
     pin: config.pin,
     handshakeTimeout: config.handshakeTimeout
@@ -152,13 +158,23 @@ export const pinsOf = (pins: ReadonlyArray<string>): TlsClientOptions["peerFinge
   return set
 }
 
-const alpnOf = (text: string | undefined): ReadonlyArray<string> | undefined =>
+/** A comma-separated flag value as a list (`--alpn`, `--groups`); undefined if the flag was not given. */
+const listOf = (text: string | undefined): ReadonlyArray<string> | undefined =>
   text === undefined
     ? undefined
     : text
         .split(",")
         .map((s) => s.trim())
         .filter((s) => s !== "")
+
+/** `--groups`: OpenSSL's own colon syntax is accepted too; an empty list is a usage error. */
+const groupsOf = (text: string | undefined): ReadonlyArray<string> | undefined | string => {
+  const groups = listOf(text?.replaceAll(":", ","))
+  if (groups === undefined) return undefined
+  if (groups.length === 0) return "--groups needs at least one group name, such as X25519 or P-256"
+  const bad = groups.find((g) => !/^[A-Za-z0-9_-]{1,64}$/.test(g))
+  return bad === undefined ? groups : `--groups: ${JSON.stringify(bad)} is not a group name (such as X25519 or P-256)`
+}
 
 /** Client TLS flags → the transport's options; a string is a usage error to report. */
 export const tlsClientOptionsOf = (
@@ -194,7 +210,10 @@ export const tlsClientOptionsOf = (
   if (ciphers !== undefined) options.ciphers = ciphers
   const level = some(v.securityLevel)
   if (level !== undefined) options.securityLevel = level
-  const alpn = alpnOf(some(v.alpn))
+  const groups = groupsOf(some(v.groups))
+  if (typeof groups === "string") return groups
+  if (groups !== undefined) options.groups = groups
+  const alpn = listOf(some(v.alpn))
   if (alpn !== undefined) options.alpn = alpn
   if (pins !== undefined) options.peerFingerprint = pins
   const handshake = some(v.handshakeTimeout)
@@ -225,7 +244,10 @@ export const tlsServerOptionsOf = (
   const max = some(v.tlsMax)
   if (min !== undefined) options.minVersion = versionNames[min]
   if (max !== undefined) options.maxVersion = versionNames[max]
-  const alpn = alpnOf(some(v.alpn))
+  const groups = groupsOf(some(v.groups))
+  if (typeof groups === "string") return groups
+  if (groups !== undefined) options.groups = groups
+  const alpn = listOf(some(v.alpn))
   if (alpn !== undefined) options.alpn = alpn
   return options as TlsServerOptions
 }

@@ -66,8 +66,12 @@ export const runProbe = (input: ProbeInput): Effect.Effect<void, Failure> =>
       const transports: TransportsService = yield* Transports
       const phases: Record<string, number> = {}
       const total = performance.now()
-      const failed = (error: unknown) =>
-        Effect.andThen(progress.clear, fail(ctx, 1, error, { target: format(url), phases }))
+      // A bad option (an unreadable --ca, a group OpenSSL lacks) surfaces only at the handshake: still exit 2.
+      const failed = (error: { readonly reason: string }) =>
+        Effect.andThen(
+          progress.clear,
+          fail(ctx, error.reason === "BadOption" ? 2 : 1, error, { target: format(url), phases })
+        )
 
       // Resolve (a name only), then connect to the addresses in the resolver's order until one answers, as
       // `openssl s_client` does; the report names the one that did.
@@ -232,6 +236,7 @@ const render = (r: ProbeResult): string => {
         "cipher",
         `${t.cipher}${t.cipherBits !== null ? ` (${t.cipherBits} bits)` : ""}${t.cipherStandardName !== t.cipher ? ` ${out.dim(t.cipherStandardName)}` : ""}`
       ],
+      ["key exchange", t.keyExchange ?? out.dim("unknown")],
       ["alpn", t.alpn ?? out.dim("none")],
       ["sni", t.servername ?? out.dim("none (IP literal)")],
       ...(r.starttls !== null

@@ -79,21 +79,25 @@ describe("netdial listen", () => {
     expect(await server.exited()).toMatchObject({ code: 0 })
   })
 
-  it("serves TLS with --cert/--key; netdial connect verifies it against the CA", async () => {
+  it("serves TLS with --cert/--key (and --groups); netdial connect verifies it against the CA", async () => {
     const server = await startListener([
       "tls://127.0.0.1:0",
       "--cert",
       pki.files.server.chain,
       "--key",
       pki.files.server.key,
+      "--groups",
+      "P-384",
       "--echo",
       "--once"
     ])
-    const client = await run(["connect", `tls://localhost:${server.port}`, "--ca", pki.files.ca.cert, "--quiet"], {
+    const client = await run(["connect", `tls://localhost:${server.port}`, "--ca", pki.files.ca.cert], {
       stdin: "over tls\n"
     })
     expect(client.code).toBe(0)
     expect(client.stdout).toBe("over tls\n")
+    // The client's default offer includes P-384, the only group this server accepts.
+    expect(client.stderr).toMatch(/tls\s+TLSv1\.3 \S+ \(\d+ bits\), P-384/)
     expect(await server.exited()).toMatchObject({ code: 0 })
     expect(server.stderr()).toMatch(/tls\s+TLSv1\.3/)
   })

@@ -45,7 +45,8 @@ describe("netdial probe", () => {
       command: "probe",
       ok: true,
       target: `tls://localhost:${good.port}`,
-      tls: { protocol: "TLSv1.3", alpn: "h2", servername: "localhost" },
+      // Both ends are Node 24 (OpenSSL 3.5): the post-quantum hybrid is the first group offered and accepted.
+      tls: { protocol: "TLSv1.3", alpn: "h2", servername: "localhost", keyExchange: "X25519MLKEM768" },
       verification: { verified: true, reason: null, checkedName: "localhost" }
     })
     expect(r.json.addresses.length).toBeGreaterThan(0)
@@ -66,6 +67,7 @@ describe("netdial probe", () => {
     const r = await run(["probe", `tls://127.0.0.1:${good.port}`, "--ca", pki.files.ca.cert])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/protocol\s+TLSv1\.3/)
+    expect(r.stdout).toMatch(/key exchange\s+X25519MLKEM768/)
     expect(r.stdout).toMatch(/certificate 0 \(leaf\)/)
     expect(r.stdout).toMatch(/verdict\s+verified/)
     expect(r.stdout).toMatch(/sha256\s+([0-9A-F]{2}:){31}[0-9A-F]{2}/)
@@ -93,6 +95,34 @@ describe("netdial probe", () => {
     const insecure = await runJson(["probe", `tls://localhost:${server().port}`, ...caArgs, "--insecure"])
     expect(insecure.code).toBe(0)
     expect(insecure.json).toMatchObject({ ok: true, verification: { verified: false, enforced: false } })
+  })
+
+  it("--groups chooses the key exchange; a malformed list or a group OpenSSL lacks is exit 2", async () => {
+    const x25519 = await runJson([
+      "probe",
+      `tls://localhost:${good.port}`,
+      "--ca",
+      pki.files.ca.cert,
+      "--groups",
+      "X25519,P-256"
+    ])
+    expect(x25519.code).toBe(0)
+    expect(x25519.json.tls.keyExchange).toBe("X25519")
+    const colons = await runJson([
+      "probe",
+      `tls://localhost:${good.port}`,
+      "--ca",
+      pki.files.ca.cert,
+      "--groups",
+      "P-256:X25519"
+    ])
+    expect(colons.json.tls.keyExchange).toBe("P-256")
+    const malformed = await runJson(["probe", `tls://localhost:${good.port}`, "--groups", "X25519;P-256"])
+    expect(malformed.code).toBe(2)
+    expect(malformed.json.error.message).toMatch(/--groups: "X25519;P-256" is not a group name/)
+    const unknown = await runJson(["probe", `tls://localhost:${good.port}`, "--groups", "X25519,X9999"])
+    expect(unknown.code).toBe(2)
+    expect(unknown.json.error.message).toMatch(/`groups`: OpenSSL [\d.]+ knows no key-exchange group "X9999"/)
   })
 
   it("--pin: matched, or a mismatch that fails the probe", async () => {
@@ -172,7 +202,7 @@ describe("netdial probe", () => {
     let server: ChildProcess | undefined
     afterAll(() => server?.kill("SIGKILL"))
 
-    it("sees the version, cipher and ALPN that openssl s_server chose", async () => {
+    it("sees the version, cipher, key-exchange group and ALPN that openssl s_server chose", async () => {
       const port = await new Promise<number>((resolve) => {
         const probe = Net.createServer()
         probe.listen(0, "127.0.0.1", () => {
@@ -193,6 +223,8 @@ describe("netdial probe", () => {
           "-cert_chain",
           pki.files.ca.cert,
           "-tls1_2",
+          "-groups",
+          "P-384",
           "-alpn",
           "imap",
           "-quiet"
@@ -207,7 +239,7 @@ describe("netdial probe", () => {
         await new Promise((res) => setTimeout(res, 100))
       }
       expect(r!.code).toBe(0)
-      expect(r!.json.tls).toMatchObject({ protocol: "TLSv1.2", alpn: "imap", verified: true })
+      expect(r!.json.tls).toMatchObject({ protocol: "TLSv1.2", alpn: "imap", verified: true, keyExchange: "P-384" })
       expect(r!.json.tls.cipher).toMatch(/^ECDHE-(RSA|ECDSA)-AES/)
     })
   })

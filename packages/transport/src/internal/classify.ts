@@ -63,6 +63,8 @@ const tlsProblemsByCode: Record<string, TlsProblem> = {
   ERR_SSL_RECORD_LAYER_FAILURE: "NotTls",
   ERR_SSL_NO_SHARED_CIPHER: "NoSharedCipher",
   ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM: "NoSharedCipher",
+  ERR_SSL_NO_SUITABLE_KEY_SHARE: "NoSharedCipher",
+  ERR_SSL_NO_SHARED_GROUPS: "NoSharedCipher",
   ERR_SSL_LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED: "ProtocolVersion",
   ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: "PeerCertificateRequired",
   ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: "PeerCertificateRequired",
@@ -86,9 +88,9 @@ const tlsProblemsByCode: Record<string, TlsProblem> = {
 const codeAdvice: Record<string, string> = {
   ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: "no ALPN protocol is offered by both sides (`alpn`)",
   "ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE":
-    "the peer aborted the handshake: no cipher suite or signature algorithm in common, or it requires a client certificate (`cert`/`key`)",
+    "the peer aborted the handshake: no cipher suite, key-exchange group (`groups`) or signature algorithm in common, or it requires a client certificate (`cert`/`key`)",
   ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE:
-    "the peer aborted the handshake: no cipher suite or signature algorithm in common, or it requires a client certificate (`cert`/`key`)"
+    "the peer aborted the handshake: no cipher suite, key-exchange group (`groups`) or signature algorithm in common, or it requires a client certificate (`cert`/`key`)"
 }
 
 const tlsAdvice: Record<TlsProblem, string> = {
@@ -102,7 +104,7 @@ const tlsAdvice: Record<TlsProblem, string> = {
   FingerprintMismatch: "the peer's certificate does not match the pinned fingerprint",
   ProtocolVersion:
     "no TLS version both sides allow (OpenSSL 3 refuses TLS 1.0/1.1 at its default security level; `securityLevel: 0` re-enables them)",
-  NoSharedCipher: "no cipher suite or signature algorithm both sides allow",
+  NoSharedCipher: "no cipher suite, key-exchange group (`groups`) or signature algorithm both sides allow",
   PeerCertificateRequired: "the server requires a client certificate; pass `cert` and `key`",
   PeerRejectedCertificate: "the peer rejected our certificate",
   NotTls: "the peer did not answer in TLS (is this a plaintext port, e.g. 587 needing STARTTLS instead of tls://?)",

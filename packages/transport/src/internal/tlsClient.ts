@@ -157,6 +157,8 @@ export interface SecureContextSettings {
   readonly passphrase?: string | undefined
   readonly ciphers?: string | undefined
   readonly securityLevel?: number | undefined
+  /** Key-exchange groups (OpenSSL names), in order of preference; undefined = OpenSSL's default list. */
+  readonly groups?: ReadonlyArray<string> | undefined
   readonly range: TlsVersionRange
   /**
    * Servers only. OpenSSL refuses to resume a session on a server that verifies clients unless a session id context
@@ -222,6 +224,24 @@ const validateMaterial = (settings: SecureContextSettings, context: TlsErrorCont
 export const cipherList = (ciphers: string | undefined, securityLevel: number | undefined): string | undefined =>
   securityLevel === undefined ? ciphers : `${ciphers ?? tls.DEFAULT_CIPHERS}:@SECLEVEL=${securityLevel}`
 
+/** OpenSSL's group list syntax (`X25519:P-256`). */
+export const groupList = (groups: ReadonlyArray<string> | undefined): string | undefined =>
+  groups === undefined ? undefined : groups.join(":")
+
+/**
+ * OpenSSL refuses a group list as a whole ("Failed to set ECDH curve"); trying the names one by one finds the one it
+ * does not know, so that the error can name it. Only runs on that error path.
+ */
+const unknownGroupOf = (groups: ReadonlyArray<string>): string | undefined =>
+  groups.find((group) => {
+    try {
+      tls.createSecureContext({ ecdhCurve: group })
+      return false
+    } catch {
+      return true
+    }
+  })
+
 /** Builds a `SecureContext`, or a `BadOption` that names the option OpenSSL or Node refused. */
 export const makeSecureContext = (
   settings: SecureContextSettings,
@@ -248,6 +268,7 @@ export const makeSecureContext = (
             key: settings.cert === undefined ? undefined : (settings.key ?? settings.cert),
             passphrase: settings.passphrase,
             ciphers,
+            ecdhCurve: groupList(settings.groups),
             sessionIdContext: settings.sessionIdContext,
             secureOptions: settings.noTickets === true ? constants.SSL_OP_NO_TICKET : undefined
           }),
@@ -256,8 +277,20 @@ export const makeSecureContext = (
         }),
       catch: (error) => {
         const code = (error as { code?: unknown }).code
-        return code === "ERR_SSL_NO_CIPHER_MATCH"
-          ? badOption(`\`ciphers\`: OpenSSL knows no cipher in ${JSON.stringify(settings.ciphers)}`, context, error)
+        if (code === "ERR_SSL_NO_CIPHER_MATCH") {
+          return badOption(
+            `\`ciphers\`: OpenSSL knows no cipher in ${JSON.stringify(settings.ciphers)}`,
+            context,
+            error
+          )
+        }
+        const unknownGroup = settings.groups === undefined ? undefined : unknownGroupOf(settings.groups)
+        return unknownGroup !== undefined
+          ? badOption(
+              `\`groups\`: OpenSSL ${process.versions.openssl} knows no key-exchange group ${JSON.stringify(unknownGroup)} (names such as X25519MLKEM768, X25519, P-256, P-384, P-521, ffdhe2048)`,
+              context,
+              error
+            )
           : badOption(`OpenSSL refused the TLS options: ${messageOf(error)}`, context, error)
       }
     })
@@ -365,6 +398,7 @@ export const tlsClientConnectOptions = (
       passphrase: opts.passphrase,
       ciphers: opts.ciphers,
       securityLevel: opts.securityLevel,
+      groups: opts.groups,
       range: tlsVersionRange(context.scheme, opts)
     }
     // Building a SecureContext (parsing the CA, checking the key) costs more than the rest of a handshake's CPU on

@@ -17,6 +17,7 @@ import { classify, optional } from "./classify.ts"
 import {
   badOption,
   cipherList,
+  groupList,
   guardLateErrors,
   loadCa,
   loadPem,
@@ -101,6 +102,7 @@ export const tlsServerSecureContextOptions = (
       passphrase: opts.passphrase,
       ciphers: opts.ciphers,
       securityLevel: opts.securityLevel,
+      groups: opts.groups,
       range,
       requestCert,
       requireCert,
@@ -140,6 +142,7 @@ interface ServerMaterial {
   readonly passphrase: string | undefined
   readonly ciphers: string | undefined
   readonly securityLevel: number | undefined
+  readonly groups: ReadonlyArray<string> | undefined
   readonly range: TlsVersionRange
   readonly requestCert: boolean
   readonly requireCert: boolean
@@ -162,6 +165,7 @@ const buildServerContextOptions = (
       ca,
       ciphers: material.ciphers,
       securityLevel: material.securityLevel,
+      groups: material.groups,
       range,
       sessionIdContext,
       noTickets: requireCert
@@ -200,6 +204,7 @@ const buildServerContextOptions = (
         passphrase: material.passphrase,
         ca: ca === undefined ? undefined : [...ca],
         ciphers: cipherList(material.ciphers, material.securityLevel),
+        ecdhCurve: groupList(material.groups),
         ALPNProtocols: material.alpn !== undefined && material.alpn.length > 0 ? [...material.alpn] : undefined,
         // Unmatched names (and clients that send no SNI) get the default context.
         SNICallback:

@@ -213,7 +213,7 @@ export const tour: Effect.Effect<Tour, TransportError, Transports> = Effect.scop
               ok: verified && form.kind === "echo"
             }
           }
-          const summary = `${tls.protocol} ${tls.cipher.name}`
+          const summary = `${tls.protocol} ${tls.cipher.name}${tls.keyExchange !== undefined ? ` (${tls.keyExchange})` : ""}`
           return {
             part: 1,
             input: form.input,
@@ -221,7 +221,12 @@ export const tour: Effect.Effect<Tour, TransportError, Transports> = Effect.scop
             outcome: verified ? `echo verified over ${summary}` : `echo mismatch over ${summary}`,
             expected,
             ok: verified && form.kind === "tls" && tls.protocol === form.expectVersion && tls.authorized,
-            details: { tlsVersion: tls.protocol, cipher: tls.cipher.name, authorized: tls.authorized }
+            details: {
+              tlsVersion: tls.protocol,
+              cipher: tls.cipher.name,
+              keyExchange: tls.keyExchange,
+              authorized: tls.authorized
+            }
           }
         }),
         Effect.catch((error) => {

@@ -27,15 +27,24 @@ const plaintextPair = Effect.gen(function* () {
   return { client, server }
 })
 
+/**
+ * A plaintext pair past STARTTLS and its go-ahead, as in any STARTTLS dialogue. Reading the command leaves the
+ * server's socket reading, so whatever the client sends next waits in the server's buffer.
+ */
+const pastGoAhead = Effect.gen(function* () {
+  const pair = yield* plaintextPair
+  yield* send(pair.client, "STARTTLS\r\n")
+  expect(yield* readUntil(pair.server, "\r\n")).toBe("STARTTLS\r\n")
+  yield* send(pair.server, "220 go ahead\r\n")
+  expect(yield* readUntil(pair.client, "\r\n")).toBe("220 go ahead\r\n")
+  return pair
+})
+
 layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) => {
   it.effect("a plaintext connection becomes TLS on both sides (the STARTTLS switch), then carries data", () =>
     Effect.gen(function* () {
       const pki = yield* Effect.promise(() => makeTestPki())
-      const { client, server } = yield* plaintextPair
-      yield* send(client, "STARTTLS\r\n")
-      expect(yield* readUntil(server, "\r\n")).toBe("STARTTLS\r\n")
-      yield* send(server, "220 go ahead\r\n")
-      expect(yield* readUntil(client, "\r\n")).toBe("220 go ahead\r\n")
+      const { client, server } = yield* pastGoAhead
       const [secureServer, secureClient] = yield* Effect.all(
         [
           Tls.upgrade(server, { role: "server", cert: pki.server.chainPem, key: pki.server.keyPem }),
@@ -109,9 +118,7 @@ layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) =
   it.effect("plaintext bytes waiting at upgrade time are refused (response injection) and the connection closed", () =>
     Effect.gen(function* () {
       const pki = yield* Effect.promise(() => makeTestPki())
-      const { client, server } = yield* plaintextPair
-      yield* send(server, "220 go ahead\r\n")
-      expect(yield* readUntil(client, "\r\n")).toBe("220 go ahead\r\n")
+      const { client, server } = yield* pastGoAhead
       // the attacker's line arrives after the reply was read, and waits in the buffer
       yield* send(server, "250 INJECTED\r\n")
       yield* Effect.sleep(Duration.millis(100))
@@ -126,12 +133,7 @@ layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) =
   it.effect("server role: a ClientHello that arrives before the server's upgrade starts goes to the handshake", () =>
     Effect.gen(function* () {
       const pki = yield* Effect.promise(() => makeTestPki())
-      const { client, server } = yield* plaintextPair
-      // Reading the command leaves the server's socket reading, so what comes next waits in its buffer.
-      yield* send(client, "STARTTLS\r\n")
-      expect(yield* readUntil(server, "\r\n")).toBe("STARTTLS\r\n")
-      yield* send(server, "220 go ahead\r\n")
-      expect(yield* readUntil(client, "\r\n")).toBe("220 go ahead\r\n")
+      const { client, server } = yield* pastGoAhead
       // The client answers at once; the server is slow to reach its upgrade (a busy event loop).
       const clientSide = yield* Effect.forkChild(Tls.upgrade(client, { ca: pki.ca.certPem }))
       yield* Effect.sleep(Duration.millis(200))
@@ -150,11 +152,7 @@ layer(Transports.layerNode, { excludeTestServices: true })("Tls.upgrade", (it) =
   it.effect("server role: plaintext waiting at upgrade time (a command pipelined after STARTTLS) is refused", () =>
     Effect.gen(function* () {
       const pki = yield* Effect.promise(() => makeTestPki())
-      const { client, server } = yield* plaintextPair
-      yield* send(client, "STARTTLS\r\n")
-      expect(yield* readUntil(server, "\r\n")).toBe("STARTTLS\r\n")
-      yield* send(server, "220 go ahead\r\n")
-      expect(yield* readUntil(client, "\r\n")).toBe("220 go ahead\r\n")
+      const { client, server } = yield* pastGoAhead
       yield* send(client, "MAIL FROM:<a@b>\r\n")
       yield* Effect.sleep(Duration.millis(100))
       const error = yield* Tls.upgrade(server, {
